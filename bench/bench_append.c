@@ -1,0 +1,170 @@
+/*
+ * bench_append.c — append throughput with the OS deciding when to flush
+ * (rill durability=os; peers at the same durability: raw files without
+ * fdatasync, SQLite synchronous=OFF, RocksDB sync=false, LMDB MDB_NOSYNC).
+ *
+ * For every combination of --record-size, --partitions, --producers,
+ * --batch and --compression, each selected engine appends for
+ * --duration-ms after --warmup-ms, --repeats times, each time into a fresh
+ * directory. Peers do not compress: they run once per combination (with
+ * compression=none) and rill's zstd rows are compared with those.
+ *
+ * Reported per run: records/s, MB/s of values, heap allocations per record
+ * in the measured phase, peak RSS. Then ratios rill/peer and the issue's
+ * targets (MET/MISS).
+ */
+#include "bench.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void run_config(const bench_args *a, const bench_pool *pool, long rs,
+                       long partitions, long producers, long batch, int compression)
+{
+	for (int ei = 0; bench_engines[ei] != NULL; ei++) {
+		const engine_ops *ops = bench_engines[ei];
+		int is_rill = strcmp(ops->name, "rill") == 0;
+		if (!bench_engine_selected(a, ops->name))
+			continue;
+		/* peers once per combination, on the first compression value */
+		if (!is_rill && compression != a->compression.value[0])
+			continue;
+		double rps[BENCH_REPEATS_MAX], mbps[BENCH_REPEATS_MAX];
+		double apr[BENCH_REPEATS_MAX], rss[BENCH_REPEATS_MAX];
+		int n = 0;
+		for (int rep = 0; rep < a->repeats; rep++) {
+			bench_progress(a, "%s record=%ld batch=%ld partitions=%ld producers=%ld "
+			               "%s repeat %d/%d", ops->name, rs, batch, partitions,
+			               producers, compression && is_rill ? "zstd" : "none",
+			               rep + 1, a->repeats);
+			engine_params p = {0};
+			p.partitions = (int)partitions;
+			p.durable = 0;
+			p.compression = is_rill ? compression : 0;
+			p.producers = (int)producers;
+			p.record_size = (size_t)rs;
+			p.batch_max = (size_t)batch;
+			p.records_hint = a->count;
+			p.prealloc_bytes = a->prealloc_mb * (1u << 20) / (uint64_t)partitions;
+			p.segment_bytes = a->segment_bytes;
+			p.preallocate = 1;
+			p.retention_bytes = -1;
+			p.sqlite_off = a->sqlite_off;
+			run_spec s = {0};
+			s.pool = pool;
+			s.producers = (int)producers;
+			s.partitions = (int)partitions;
+			s.record_size = (size_t)rs;
+			s.batch = (size_t)batch;
+			s.warmup_ms = a->warmup_ms;
+			s.duration_ms = a->duration_ms;
+			s.count = a->count;
+			s.ts_base = (int64_t)time(NULL) * 1000;
+			s.ts_per_ms = 16;
+			run_result *r = malloc(sizeof *r);
+			if (r == NULL)
+				bench_die("out of memory");
+			if (bench_fresh_run(a, ops, &p, &s, r) != 0 || r->records == 0) {
+				bench_progress_done(a);
+				printf("FAILED: %s record=%ld batch=%ld partitions=%ld producers=%ld: %s\n",
+				       ops->name, rs, batch, partitions, producers,
+				       r->failed ? r->error : "no record appended");
+				free(r);
+				break;
+			}
+			rps[n] = (double)r->records / r->seconds;
+			mbps[n] = (double)r->records * (double)rs / r->seconds / 1e6;
+			apr[n] = (double)r->allocs / (double)r->records;
+			rss[n] = r->rss_peak_mb;
+			n++;
+			free(r);
+		}
+		if (n == 0)
+			continue;
+		bench_cfg c = {"append", ops->name, rs, batch, partitions, producers,
+		               is_rill && compression ? "zstd" : "none", 0, 0};
+		bench_result(a, &c, "records_per_s", "rec/s", BENCH_HIGHER, rps, n);
+		bench_result(a, &c, "mb_per_s", "MB/s", BENCH_NEUTRAL, mbps, n);
+		bench_result(a, &c, "allocs_per_record", "allocs", BENCH_NEUTRAL, apr, n);
+		bench_result(a, &c, "peak_rss", "MiB", BENCH_NEUTRAL, rss, n);
+	}
+}
+
+static void ratio_target(const bench_args *a, long rs, long batch, const char *peer,
+                         double limit)
+{
+	double rill = bench_lookup("append", "rill", rs, batch, 1, 1, "none", 0,
+	                           "records_per_s");
+	double other = bench_lookup("append", peer, rs, batch, 1, 1, "none", 0,
+	                            "records_per_s");
+	if (isnan(rill) && isnan(other))
+		return; /* configuration not run */
+	char text[256];
+	snprintf(text, sizeof text,
+	         "non-durable append, %ldB records, batches of %ld, 1 partition, 1 "
+	         "producer: rill/%s records/s (rill %.0f, %s %.0f)",
+	         rs, batch, peer, rill, peer, other);
+	bench_target_ratio(a, text, rill, other, limit, 1);
+}
+
+int main(int argc, char **argv)
+{
+	bench_args a = {0};
+	a.record_size = (bench_list){2, {100, 1024}};
+	a.batch = (bench_list){4, {1, 16, 256, 1000}};
+	a.partitions = (bench_list){1, {1}};
+	a.producers = (bench_list){1, {1}};
+	a.compression = (bench_list){1, {0}};
+	a.duration_ms = 300;
+	a.warmup_ms = 50;
+	a.repeats = 3;
+	a.seed = 42;
+	a.segment_bytes = 128 << 20;
+	a.prealloc_mb = 256;
+	a.sqlite_off = 1;
+	bench_parse_args(&a, argc, argv);
+	bench_print_header(&a, "append throughput, durability=os (OS decides when to flush)");
+
+	long rs_max = 0;
+	for (int i = 0; i < a.record_size.count; i++)
+		if (a.record_size.value[i] > rs_max)
+			rs_max = a.record_size.value[i];
+	bench_pool pool;
+	bench_pool_init(&pool, a.seed, (size_t)rs_max);
+	for (int ri = 0; ri < a.record_size.count; ri++)
+		for (int pi = 0; pi < a.partitions.count; pi++)
+			for (int ti = 0; ti < a.producers.count; ti++)
+				for (int bi = 0; bi < a.batch.count; bi++)
+					for (int ci = 0; ci < a.compression.count; ci++)
+						run_config(&a, &pool, a.record_size.value[ri],
+						           a.partitions.value[pi], a.producers.value[ti],
+						           a.batch.value[bi], (int)a.compression.value[ci]);
+	bench_progress_done(&a);
+	bench_print_table("append");
+	bench_print_ratios(&a, "append");
+
+	printf("\n-- targets (issue 4)\n");
+	ratio_target(&a, 100, 1000, "raw", 0.8);
+	ratio_target(&a, 100, 1000, "lmdb", 1.0);
+	ratio_target(&a, 100, 1000, "rocksdb", 5.0);
+	ratio_target(&a, 100, 1000, "sqlite", 6.0);
+	ratio_target(&a, 1024, 1000, "raw", 0.8);
+	for (int ri = 0; ri < a.record_size.count; ri++)
+		for (int bi = 0; bi < a.batch.count; bi++) {
+			long rs = a.record_size.value[ri], b = a.batch.value[bi];
+			double v = bench_lookup("append", "rill", rs, b, a.partitions.value[0],
+			                        a.producers.value[0], "none", 0,
+			                        "allocs_per_record");
+			if (isnan(v))
+				continue;
+			char text[200];
+			snprintf(text, sizeof text,
+			         "heap allocations per appended record after warm-up, rill, "
+			         "%ldB records, batches of %ld (must be 0)", rs, b);
+			bench_target(&a, text, v, 0, 0, "");
+		}
+	bench_pool_free(&pool);
+	return 0;
+}

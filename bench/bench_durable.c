@@ -1,0 +1,195 @@
+/*
+ * bench_durable.c — durable appends: every append call returns only after
+ * its data is on stable storage (rill durability=append; raw files with
+ * fdatasync per commit; SQLite synchronous=FULL; RocksDB sync=true; LMDB
+ * default sync).
+ *
+ * One record per call (--batch 1) into one partition, by 1 producer
+ * (commits/s and latency of a lone writer) and by 4, 16 and 64 concurrent
+ * producers (group commit: records/s, fsyncs/s, records per fsync, latency
+ * percentiles). Every call is timed; the distribution of all repeats goes
+ * to cdf.csv for the latency chart.
+ *
+ * fsyncs_per_s: rill's own count (rill_partition_stats_get .fsyncs) and the
+ * raw files' count; for the other peers the fsync/fdatasync calls the
+ * process made. fsync_calls_per_s: those calls for every engine (rill's
+ * may include directory and index syncs). LMDB also syncs its meta page
+ * through O_DSYNC writes, which are not calls and are not counted.
+ */
+#include "bench.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void run_config(const bench_args *a, const bench_pool *pool, long rs,
+                       long partitions, long producers, long batch)
+{
+	for (int ei = 0; bench_engines[ei] != NULL; ei++) {
+		const engine_ops *ops = bench_engines[ei];
+		if (!bench_engine_selected(a, ops->name))
+			continue;
+		double rps[BENCH_REPEATS_MAX], fps[BENCH_REPEATS_MAX], rpf[BENCH_REPEATS_MAX];
+		double p50[BENCH_REPEATS_MAX], p99[BENCH_REPEATS_MAX], p999[BENCH_REPEATS_MAX];
+		double pmax[BENCH_REPEATS_MAX], apr[BENCH_REPEATS_MAX], rss[BENCH_REPEATS_MAX];
+		double calls[BENCH_REPEATS_MAX];
+		bench_hist *all = malloc(sizeof *all);
+		if (all == NULL)
+			bench_die("out of memory");
+		hist_reset(all);
+		int n = 0;
+		for (int rep = 0; rep < a->repeats; rep++) {
+			bench_progress(a, "%s record=%ld batch=%ld producers=%ld repeat %d/%d",
+			               ops->name, rs, batch, producers, rep + 1, a->repeats);
+			engine_params p = {0};
+			p.partitions = (int)partitions;
+			p.durable = 1;
+			p.producers = (int)producers;
+			p.record_size = (size_t)rs;
+			p.batch_max = (size_t)batch;
+			p.prealloc_bytes = a->prealloc_mb * (1u << 20) / (uint64_t)partitions;
+			p.segment_bytes = a->segment_bytes;
+			p.preallocate = 1;
+			p.retention_bytes = -1;
+			run_spec s = {0};
+			s.pool = pool;
+			s.producers = (int)producers;
+			s.partitions = (int)partitions;
+			s.record_size = (size_t)rs;
+			s.batch = (size_t)batch;
+			s.warmup_ms = a->warmup_ms;
+			s.duration_ms = a->duration_ms;
+			s.count = a->count;
+			s.latency = 1;
+			s.ts_base = (int64_t)time(NULL) * 1000;
+			s.ts_per_ms = 16;
+			run_result *r = malloc(sizeof *r);
+			if (r == NULL)
+				bench_die("out of memory");
+			if (bench_fresh_run(a, ops, &p, &s, r) != 0 || r->records == 0) {
+				bench_progress_done(a);
+				printf("FAILED: %s record=%ld producers=%ld: %s\n", ops->name, rs,
+				       producers, r->failed ? r->error : "no record appended");
+				free(r);
+				break;
+			}
+			uint64_t syncs = r->engine_syncs_known ? r->engine_syncs : r->fsync_calls;
+			rps[n] = (double)r->records / r->seconds;
+			fps[n] = (double)syncs / r->seconds;
+			calls[n] = (double)r->fsync_calls / r->seconds;
+			rpf[n] = syncs > 0 ? (double)r->records / (double)syncs : NAN;
+			p50[n] = (double)hist_percentile(&r->latency, 50) / 1e3;
+			p99[n] = (double)hist_percentile(&r->latency, 99) / 1e3;
+			p999[n] = (double)hist_percentile(&r->latency, 99.9) / 1e3;
+			pmax[n] = (double)r->latency.max / 1e3;
+			apr[n] = (double)r->allocs / (double)r->records;
+			rss[n] = r->rss_peak_mb;
+			hist_merge(all, &r->latency);
+			n++;
+			free(r);
+		}
+		if (n > 0) {
+			bench_cfg c = {"durable", ops->name, rs, batch, partitions, producers,
+			               "none", 1, 0};
+			bench_result(a, &c, "records_per_s", "rec/s", BENCH_HIGHER, rps, n);
+			bench_result(a, &c, "fsyncs_per_s", "1/s", BENCH_NEUTRAL, fps, n);
+			bench_result(a, &c, "fsync_calls_per_s", "1/s", BENCH_NEUTRAL, calls, n);
+			if (!isnan(rpf[0]))
+				bench_result(a, &c, "records_per_fsync", "rec", BENCH_NEUTRAL, rpf, n);
+			bench_result(a, &c, "lat_p50", "us", BENCH_LOWER, p50, n);
+			bench_result(a, &c, "lat_p99", "us", BENCH_LOWER, p99, n);
+			bench_result(a, &c, "lat_p99.9", "us", BENCH_LOWER, p999, n);
+			bench_result(a, &c, "lat_max", "us", BENCH_LOWER, pmax, n);
+			bench_result(a, &c, "allocs_per_record", "allocs", BENCH_NEUTRAL, apr, n);
+			bench_result(a, &c, "peak_rss", "MiB", BENCH_NEUTRAL, rss, n);
+			bench_write_cdf(a, &c, "append_latency", all);
+		}
+		free(all);
+	}
+}
+
+static double get(long producers, const char *engine, const char *metric)
+{
+	return bench_lookup("durable", engine, 100, 1, 1, producers, "none", 1, metric);
+}
+
+int main(int argc, char **argv)
+{
+	bench_args a = {0};
+	a.record_size = (bench_list){1, {100}};
+	a.batch = (bench_list){1, {1}};
+	a.partitions = (bench_list){1, {1}};
+	a.producers = (bench_list){4, {1, 4, 16, 64}};
+	a.compression = (bench_list){1, {0}};
+	a.durable = 1;
+	a.duration_ms = 500;
+	a.warmup_ms = 50;
+	a.repeats = 3;
+	a.seed = 42;
+	a.segment_bytes = 128 << 20;
+	a.prealloc_mb = 64;
+	bench_parse_args(&a, argc, argv);
+	a.durable = 1;
+	bench_print_header(&a, "durable appends (acknowledged after fdatasync), one record per call");
+
+	long rs_max = 0;
+	for (int i = 0; i < a.record_size.count; i++)
+		if (a.record_size.value[i] > rs_max)
+			rs_max = a.record_size.value[i];
+	bench_pool pool;
+	bench_pool_init(&pool, a.seed, (size_t)rs_max);
+	for (int ri = 0; ri < a.record_size.count; ri++)
+		for (int pi = 0; pi < a.partitions.count; pi++)
+			for (int bi = 0; bi < a.batch.count; bi++)
+				for (int ti = 0; ti < a.producers.count; ti++)
+					run_config(&a, &pool, a.record_size.value[ri],
+					           a.partitions.value[pi], a.producers.value[ti],
+					           a.batch.value[bi]);
+	bench_progress_done(&a);
+	bench_print_table("durable");
+	bench_print_ratios(&a, "durable");
+
+	printf("\n-- targets (issue 4)\n");
+	char text[300];
+	double r1 = get(1, "rill", "records_per_s"), pre1 = get(1, "rawpre", "records_per_s");
+	if (!isnan(r1) || !isnan(pre1)) {
+		snprintf(text, sizeof text,
+		         "durable append, 1 producer, 1 record per call: rill/rawpre commits/s "
+		         "(rill %.0f, preallocated raw file + fdatasync %.0f, SQLite FULL %.0f)",
+		         r1, pre1, get(1, "sqlite", "records_per_s"));
+		bench_target_ratio(&a, text, r1, pre1, 0.9, 1);
+		double l1 = get(1, "rill", "lat_p99"), lp = get(1, "rawpre", "lat_p99");
+		snprintf(text, sizeof text,
+		         "durable append, 1 producer: rill/rawpre p99 latency (rill %.1f us, "
+		         "rawpre %.1f us)", l1, lp);
+		bench_target_ratio(&a, text, l1, lp, 1.25, 0);
+	}
+	double r16 = get(16, "rill", "records_per_s");
+	if (!isnan(r16)) {
+		snprintf(text, sizeof text,
+		         "durable append, 16 producers vs 1 producer, rill records/s (%.0f vs "
+		         "%.0f): group commit", r16, r1);
+		bench_target_ratio(&a, text, r16, r1, 10, 1);
+		const char *peers[] = {"sqlite", "rocksdb"};
+		for (int i = 0; i < 2; i++) {
+			double p16 = get(16, peers[i], "records_per_s");
+			snprintf(text, sizeof text,
+			         "durable append, 16 producers: rill/%s records/s (rill %.0f, %s %.0f)",
+			         peers[i], r16, peers[i], p16);
+			bench_target_ratio(&a, text, r16, p16, 10, 1);
+		}
+	}
+	for (int ti = 0; ti < a.producers.count; ti++) {
+		double v = get(a.producers.value[ti], "rill", "allocs_per_record");
+		if (isnan(v))
+			continue;
+		snprintf(text, sizeof text,
+		         "heap allocations per durable append after warm-up, rill, %ld "
+		         "producers (must be 0)",
+		         a.producers.value[ti]);
+		bench_target(&a, text, v, 0, 0, "");
+	}
+	bench_pool_free(&pool);
+	return 0;
+}

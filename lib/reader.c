@@ -1,0 +1,343 @@
+/*
+ * reader.c — consumer cursors over one partition.
+ *
+ * A reader holds a reference to its current segment and, while it is
+ * handing out records of a batch, a pin on it, so the mapping its record
+ * pointers point into stays valid until the next call (then the pin moves
+ * on). Uncompressed batches are decoded in place: key, value and header
+ * bytes point into the mapped log, no copy. Compressed batches decompress
+ * into the reader's decoder buffer.
+ *
+ * Visibility: a reader sees batches whose write completed (the segment's
+ * size is published with release ordering after the write), so it never
+ * sees half a batch. Every batch is checked against its checksum before a
+ * record of it is returned; a mismatch is RILL_ECORRUPT naming partition,
+ * segment and offset, never data.
+ *
+ * Positioning: the segment by binary search on base offsets, then the
+ * offset index (largest entry <= target), then at most one index interval
+ * of batch headers is skipped (headers only; no checksum on skipped bytes).
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+int rill__topic_get_partition(rill_topic *topic, int32_t partition, rill_partition **out);
+void rill__reader_free_at_close(struct rill_reader *reader);
+
+static void end_batch(rill_reader *r)
+{
+	if (r->st.pinned) {
+		rill__segment_unpin(r->partition->env, r->st.seg);
+		r->st.pinned = false;
+	}
+	r->in_batch = false;
+}
+
+static int position_at(rill_reader *r, uint64_t offset)
+{
+	end_batch(r);
+	rill_partition *p = r->partition;
+	if (p->env->readonly)
+		rill__partition_refresh(p);
+	rill_offsets o;
+	rill__partition_offsets(p, &o);
+	if (offset == RILL_START_EARLIEST)
+		offset = o.log_start;
+	else if (offset == RILL_START_LATEST)
+		offset = o.log_end;
+	int rc = rill__partition_locate(p, offset, &r->st);
+	if (rc != 0)
+		return rc;
+	r->position = offset;
+	return 0;
+}
+
+int rill_reader_open(rill_reader **out, rill_topic *topic, int32_t partition, uint64_t offset)
+{
+	rill__error_clear();
+	if (out == NULL)
+		return rill__error(RILL_EINVAL, "output reader pointer is NULL");
+	*out = NULL;
+	if (topic == NULL || topic->state == NULL)
+		return rill__error(RILL_EINVAL, "topic handle is NULL");
+	rill_partition *p = NULL;
+	int rc = rill__topic_get_partition(topic, partition, &p);
+	if (rc != 0)
+		return rc;
+	rill_store *store = topic->state->store;
+	rill_reader *r = rill__calloc(1, sizeof(*r));
+	if (r == NULL)
+		return rill__error(RILL_ENOMEM, "cannot allocate a reader");
+	r->event_fd = -1;
+	r->partition = p;
+	rc = rill__batch_decoder_new(&r->decoder);
+	if (rc != 0) {
+		rill__free(r);
+		return rc;
+	}
+	pthread_mutex_lock(&store->lock);
+	rc = rill__store_new_handle(&r->topic, store, topic->state);
+	if (rc == 0) {
+		r->next_reader = store->readers;
+		if (store->readers != NULL)
+			store->readers->prev_reader = r;
+		store->readers = r;
+	}
+	pthread_mutex_unlock(&store->lock);
+	if (rc != 0) {
+		rill__batch_decoder_free(r->decoder);
+		rill__free(r);
+		return rc;
+	}
+	rc = position_at(r, offset);
+	if (rc != 0) {
+		rill_reader_close(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+int rill_reader_seek(rill_reader *r, uint64_t offset)
+{
+	rill__error_clear();
+	if (r == NULL)
+		return rill__error(RILL_EINVAL, "reader is NULL");
+	return position_at(r, offset);
+}
+
+int rill_reader_seek_timestamp(rill_reader *r, int64_t ts)
+{
+	rill__error_clear();
+	if (r == NULL)
+		return rill__error(RILL_EINVAL, "reader is NULL");
+	if (r->partition->env->readonly)
+		rill__partition_refresh(r->partition);
+	uint64_t offset = 0;
+	int rc = rill__partition_offset_for_timestamp(r->partition, ts, &offset);
+	if (rc != 0)
+		return rc;
+	return position_at(r, offset);
+}
+
+uint64_t rill_reader_position(const rill_reader *r)
+{
+	return r == NULL ? 0 : r->position;
+}
+
+static int corrupt(rill_reader *r, const char *why)
+{
+	return rill__error(RILL_ECORRUPT, "partition %s segment %020" PRIu64 " position %" PRIu64 " offset %" PRIu64 ": %s",
+	                   r->partition->dir, r->st.seg->base_offset, r->st.pos, r->position, why);
+}
+
+int rill_reader_next(rill_reader *r, rill_record *out)
+{
+	rill__error_clear();
+	if (r == NULL || out == NULL)
+		return rill__error(RILL_EINVAL, "reader or record is NULL");
+	rill_partition *p = r->partition;
+	rill_env *env = p->env;
+	int rc;
+	bool refreshed = false;
+	for (;;) {
+		if (r->in_batch) {
+			rc = rill__batch_decoder_next(r->decoder, out);
+			if (rc == 0) {
+				if (out->offset < r->position)
+					continue; /* before the seek target, inside its batch */
+				r->position = out->offset + 1;
+				atomic_fetch_add_explicit(&p->records_read, 1, memory_order_relaxed);
+				return 0;
+			}
+			if (rc != RILL_EAGAIN)
+				return corrupt(r, rill_errmsg());
+			r->st.pos += r->batch_size;
+			end_batch(r);
+		}
+		if (r->st.seg == NULL || atomic_load(&r->st.seg->deleted)) {
+			rc = position_at(r, r->position);
+			if (rc != 0)
+				return rc;
+		}
+		rill_segment *seg = r->st.seg;
+		uint64_t end = atomic_load_explicit(&seg->size, memory_order_acquire);
+		if (r->st.pos >= end) {
+			rc = rill__partition_next_segment(p, &r->st);
+			if (rc == 0)
+				continue;
+			if (env->readonly && !refreshed) {
+				/* The writer may have added data since. */
+				refreshed = true;
+				rc = rill__partition_refresh(p);
+				if (rc != 0)
+					return rc;
+				continue;
+			}
+			return RILL_EAGAIN;
+		}
+		if (!r->st.pinned) {
+			rc = rill__segment_pin(env, seg, true);
+			if (rc != 0)
+				return rc;
+			r->st.pinned = true;
+		}
+		const uint8_t *bytes = NULL;
+		rill_batch_header h;
+		if (end - r->st.pos < RILL_BATCH_HEADER_SIZE)
+			return corrupt(r, "partial batch header below the log end");
+		rc = rill__segment_bytes(env, seg, r->st.pos, RILL_BATCH_HEADER_SIZE, &r->scratch, &r->scratch_cap, &bytes);
+		if (rc != 0)
+			return rc;
+		rc = rill__batch_parse_header(bytes, RILL_BATCH_HEADER_SIZE, end - r->st.pos, &h);
+		if (rc != 0)
+			return corrupt(r, rill_errmsg());
+		uint64_t total = rill__batch_total_size(&h);
+		if (h.base_offset + h.last_offset_delta < r->position) {
+			/* Entirely before the target: skip on the header alone. */
+			r->st.pos += total;
+			continue;
+		}
+		if (h.base_offset > r->position)
+			return corrupt(r, "offset gap: the batch starts after the expected offset");
+		rc = rill__segment_bytes(env, seg, r->st.pos, (size_t)total, &r->scratch, &r->scratch_cap, &bytes);
+		if (rc != 0)
+			return rc;
+		rc = rill__batch_verify(bytes, (size_t)total, p->partition_key);
+		if (rc != 0)
+			return corrupt(r, rill_errmsg());
+		rc = rill__batch_decoder_start(r->decoder, bytes, (size_t)total);
+		if (rc != 0)
+			return corrupt(r, rill_errmsg());
+		atomic_fetch_add_explicit(&p->bytes_read, total, memory_order_relaxed);
+		r->batch_size = total;
+		r->in_batch = true;
+	}
+}
+
+static bool has_data(rill_reader *r)
+{
+	rill_partition *p = r->partition;
+	if (p->env->readonly)
+		rill__partition_refresh(p);
+	return atomic_load_explicit(&p->next_offset, memory_order_acquire) > r->position;
+}
+
+int rill_reader_wait(rill_reader *r, int64_t timeout_ms)
+{
+	rill__error_clear();
+	if (r == NULL)
+		return rill__error(RILL_EINVAL, "reader is NULL");
+	rill_partition *p = r->partition;
+	if (has_data(r))
+		return 0;
+	if (p->env->readonly) {
+		/* No writer in this process to signal us: poll the files. */
+		int64_t waited = 0;
+		while (timeout_ms < 0 || waited < timeout_ms) {
+			struct timespec ts = {0, 10 * 1000000};
+			nanosleep(&ts, NULL);
+			waited += 10;
+			if (has_data(r))
+				return 0;
+		}
+		return RILL_ETIMEDOUT;
+	}
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	if (timeout_ms >= 0) {
+		int64_t ns = deadline.tv_nsec + (timeout_ms % 1000) * 1000000;
+		deadline.tv_sec += (time_t)(timeout_ms / 1000 + ns / 1000000000);
+		deadline.tv_nsec = (long)(ns % 1000000000);
+	}
+	int rc = 0;
+	pthread_mutex_lock(&p->lock);
+	p->waiters++;
+	while (atomic_load(&p->next_offset) <= r->position) {
+		if (p->closing) {
+			rc = rill__error(RILL_ECLOSED, "store is closing");
+			break;
+		}
+		if (timeout_ms < 0) {
+			pthread_cond_wait(&p->data_cond, &p->lock);
+		} else if (pthread_cond_timedwait(&p->data_cond, &p->lock, &deadline) == ETIMEDOUT) {
+			if (atomic_load(&p->next_offset) <= r->position)
+				rc = RILL_ETIMEDOUT;
+			break;
+		}
+	}
+	p->waiters--;
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int rill_reader_fd(rill_reader *r)
+{
+	rill__error_clear();
+	if (r == NULL)
+		return rill__error(RILL_EINVAL, "reader is NULL");
+	if (r->event_fd >= 0)
+		return r->event_fd;
+	if (r->partition->env->readonly)
+		return rill__error(RILL_EINVAL, "read-only stores have no writer to signal a descriptor; use rill_reader_wait");
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (fd < 0)
+		return rill__error(RILL_EIO, "eventfd: %s", strerror(errno));
+	int rc = rill__partition_add_event_fd(r->partition, fd);
+	if (rc != 0) {
+		close(fd);
+		return rc;
+	}
+	r->event_fd = fd;
+	/* Data may already be there: make the descriptor readable now. */
+	if (has_data(r)) {
+		uint64_t one = 1;
+		ssize_t n = write(fd, &one, sizeof(one));
+		(void)n;
+	}
+	return fd;
+}
+
+static void reader_free(rill_reader *r, bool unlink_store)
+{
+	rill_store *store = r->topic->state->store;
+	end_batch(r);
+	rill__reader_state_release(r->partition, &r->st);
+	if (r->event_fd >= 0) {
+		rill__partition_remove_event_fd(r->partition, r->event_fd);
+		close(r->event_fd);
+	}
+	rill__batch_decoder_free(r->decoder);
+	rill__free(r->scratch);
+	if (unlink_store)
+		pthread_mutex_lock(&store->lock);
+	if (r->prev_reader != NULL)
+		r->prev_reader->next_reader = r->next_reader;
+	else
+		store->readers = r->next_reader;
+	if (r->next_reader != NULL)
+		r->next_reader->prev_reader = r->prev_reader;
+	rill__store_free_handle(store, r->topic);
+	if (unlink_store)
+		pthread_mutex_unlock(&store->lock);
+	rill__free(r);
+}
+
+void rill_reader_close(rill_reader *r)
+{
+	if (r == NULL)
+		return;
+	reader_free(r, true);
+}
+
+void rill__reader_free_at_close(rill_reader *r)
+{
+	reader_free(r, false);
+}

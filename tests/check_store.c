@@ -1,0 +1,1010 @@
+/*
+ * check_store.c — the public API end to end on the real file system.
+ *
+ * Proves: stores open, lock and reopen; topics are created, listed,
+ * described, altered, grown and deleted with their names validated before
+ * anything touches the disk; appends return dense offsets and read back byte
+ * for byte (keys, null keys, tombstones, headers, timestamps), across
+ * segment rolls, with and without zstd, before and after restart; readers
+ * seek by offset and timestamp and report out-of-range positions; retention
+ * by time, size and offset deletes whole segments oldest first and moves the
+ * log start; durability modes report durable offsets; corrupt bytes are
+ * reported, not returned. Each case runs in a fresh temporary directory.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "rill.h"
+#include "test_util.h"
+
+Suite *store_suite(void);
+
+#define OK(x)                                                                            \
+	do {                                                                                 \
+		int rc_ = (x);                                                                   \
+		ck_assert_msg(rc_ == 0, "%s -> %s: %s", #x, rill_strerror(rc_), rill_errmsg()); \
+	} while (0)
+#define FAILS(x, code)                                                                     \
+	do {                                                                                   \
+		int rc_ = (x);                                                                     \
+		ck_assert_msg(rc_ == (code), "%s -> %d (%s), expected %s: %s", #x, rc_,            \
+		              rill_strerror(rc_), rill_strerror(code), rill_errmsg());             \
+	} while (0)
+
+static char dir[512];
+static char store_path[600];
+
+static void setup(void)
+{
+	tu_tempdir(dir, sizeof(dir), "store");
+	snprintf(store_path, sizeof(store_path), "%s/s", dir);
+}
+
+static void teardown(void)
+{
+	tu_rmrf(dir);
+}
+
+static void log_to_stderr(void *ctx, int level, const char *message)
+{
+	(void)ctx;
+	fprintf(stderr, "rill[%d]: %s\n", level, message);
+}
+
+/* RILL_TEST_LOG=1 prints the library's log while debugging a test. */
+static rill_store *open_store(void)
+{
+	rill_store *s = NULL;
+	rill_options o = RILL_OPTIONS_INIT;
+	if (getenv("RILL_TEST_LOG") != NULL)
+		o.log = log_to_stderr;
+	OK(rill_store_open(&s, store_path, &o));
+	return s;
+}
+
+static rill_config small_config(const char *durability)
+{
+	rill_config c;
+	rill_config_init(&c);
+	OK(rill_config_set(&c, "segment.bytes", "16384"));
+	OK(rill_config_set(&c, "index.interval.bytes", "512"));
+	OK(rill_config_set(&c, "durability", durability));
+	return c;
+}
+
+/* Record i of a test stream: deterministic key, value and headers. */
+typedef struct rec_buf {
+	char key[32];
+	char value[300];
+	char hname[16];
+	char hvalue[16];
+	rill_header header;
+	rill_record rec;
+} rec_buf;
+
+static void make_record(rec_buf *b, uint64_t i)
+{
+	memset(b, 0, sizeof(*b));
+	snprintf(b->key, sizeof(b->key), "key-%" PRIu64, i % 97);
+	size_t vlen = (size_t)(i * 7 % 250) + 1;
+	for (size_t j = 0; j < vlen; j++)
+		b->value[j] = (char)('a' + (i + j) % 26);
+	snprintf(b->hname, sizeof(b->hname), "h%" PRIu64, i % 3);
+	snprintf(b->hvalue, sizeof(b->hvalue), "v%" PRIu64, i);
+	b->header.name = b->hname;
+	b->header.name_len = strlen(b->hname);
+	b->header.value = b->hvalue;
+	b->header.value_len = strlen(b->hvalue);
+	b->rec.key = (i % 5 == 0) ? NULL : b->key;
+	b->rec.key_len = (i % 5 == 0) ? 0 : strlen(b->key);
+	b->rec.value = (i % 11 == 0) ? NULL : b->value;
+	b->rec.value_len = (i % 11 == 0) ? 0 : vlen;
+	b->rec.headers = (i % 2 == 0) ? &b->header : NULL;
+	b->rec.header_count = (i % 2 == 0) ? 1 : 0;
+	b->rec.timestamp_ms = 1700000000000LL + (int64_t)i;
+}
+
+static void check_record(const rill_record *got, uint64_t i)
+{
+	rec_buf b;
+	make_record(&b, i);
+	ck_assert_uint_eq(got->offset, i);
+	ck_assert_int_eq(got->timestamp_ms, b.rec.timestamp_ms);
+	ck_assert_uint_eq(got->key_len, b.rec.key_len);
+	ck_assert_int_eq(got->key == NULL, b.rec.key == NULL);
+	if (b.rec.key != NULL)
+		ck_assert(memcmp(got->key, b.rec.key, b.rec.key_len) == 0);
+	ck_assert_int_eq(got->value == NULL, b.rec.value == NULL);
+	ck_assert_uint_eq(got->value_len, b.rec.value_len);
+	if (b.rec.value != NULL)
+		ck_assert(memcmp(got->value, b.rec.value, b.rec.value_len) == 0);
+	ck_assert_uint_eq(got->header_count, b.rec.header_count);
+	if (b.rec.header_count == 1) {
+		ck_assert_uint_eq(got->headers[0].name_len, b.header.name_len);
+		ck_assert(memcmp(got->headers[0].name, b.header.name, b.header.name_len) == 0);
+		ck_assert_uint_eq(got->headers[0].value_len, b.header.value_len);
+		ck_assert(memcmp(got->headers[0].value, b.header.value, b.header.value_len) == 0);
+	}
+}
+
+/* Append records [from, to) to partition 0, `per_batch` per call. */
+static void append_range(rill_topic *t, uint64_t from, uint64_t to, size_t per_batch)
+{
+	rec_buf *bufs = calloc(per_batch, sizeof(*bufs));
+	rill_record *recs = calloc(per_batch, sizeof(*recs));
+	uint64_t i = from;
+	while (i < to) {
+		size_t n = 0;
+		for (; n < per_batch && i + n < to; n++) {
+			make_record(&bufs[n], i + n);
+			recs[n] = bufs[n].rec;
+			/* headers pointer must point at this buffer's header */
+			if (recs[n].headers != NULL)
+				recs[n].headers = &bufs[n].header;
+		}
+		rill_append_info info;
+		OK(rill_append(&info, t, 0, recs, n, 0));
+		ck_assert_uint_eq(info.base_offset, i);
+		ck_assert_uint_eq(info.last_offset, i + n - 1);
+		ck_assert_int_eq(info.partition, 0);
+		i += n;
+	}
+	free(bufs);
+	free(recs);
+}
+
+static void read_range(rill_topic *t, uint64_t from, uint64_t to)
+{
+	rill_reader *r = NULL;
+	OK(rill_reader_open(&r, t, 0, from));
+	rill_record rec;
+	for (uint64_t i = from; i < to; i++) {
+		OK(rill_reader_next(r, &rec));
+		check_record(&rec, i);
+	}
+	FAILS(rill_reader_next(r, &rec), RILL_EAGAIN);
+	rill_reader_close(r);
+}
+
+/* ------------------------------------------------------------------ store */
+
+START_TEST(test_store_open_creates_and_locks)
+{
+	rill_store *s = open_store();
+	struct stat st;
+	ck_assert_int_eq(stat(store_path, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	rill_store *second = NULL;
+	FAILS(rill_store_open(&second, store_path, NULL), RILL_ELOCKED);
+	ck_assert_ptr_null(second);
+	ck_assert(strstr(rill_errmsg(), "locked") != NULL);
+	/* A read-only open works beside the writer. */
+	rill_options ro = RILL_OPTIONS_INIT;
+	ro.flags = RILL_OPEN_READONLY;
+	OK(rill_store_open(&second, store_path, &ro));
+	OK(rill_store_close(second));
+	OK(rill_store_close(s));
+	/* After close, a writer can open again. */
+	s = open_store();
+	rill_store_stats st2;
+	OK(rill_store_stats_get(&st2, s));
+	ck_assert_int_eq(st2.clean_open, 1);
+	OK(rill_store_close(s));
+	ck_assert_int_eq(rill_store_close(NULL), 0);
+}
+END_TEST
+
+START_TEST(test_store_lock_across_processes)
+{
+	rill_store *s = open_store();
+	pid_t pid = fork();
+	if (pid == 0) {
+		rill_store *other = NULL;
+		int rc = rill_store_open(&other, store_path, NULL);
+		_exit(rc == RILL_ELOCKED ? 0 : 1);
+	}
+	int status = 0;
+	waitpid(pid, &status, 0);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+START_TEST(test_store_open_bad_arguments)
+{
+	rill_store *s = NULL;
+	FAILS(rill_store_open(NULL, store_path, NULL), RILL_EINVAL);
+	FAILS(rill_store_open(&s, NULL, NULL), RILL_EINVAL);
+	FAILS(rill_store_open(&s, "", NULL), RILL_EINVAL);
+	rill_options o = RILL_OPTIONS_INIT;
+	o.version = 99;
+	FAILS(rill_store_open(&s, store_path, &o), RILL_EVERSION);
+	o.version = RILL_OPTIONS_VERSION;
+	o.flags = 0x100;
+	FAILS(rill_store_open(&s, store_path, &o), RILL_EINVAL);
+	o.flags = RILL_OPEN_NOCREATE;
+	FAILS(rill_store_open(&s, store_path, &o), RILL_ENOTFOUND);
+	o.flags = RILL_OPEN_READONLY;
+	FAILS(rill_store_open(&s, store_path, &o), RILL_ENOTFOUND);
+	/* A file where the directory should be. */
+	char file[700];
+	snprintf(file, sizeof(file), "%s/plainfile", dir);
+	FILE *f = fopen(file, "w");
+	fputs("x", f);
+	fclose(f);
+	FAILS(rill_store_open(&s, file, NULL), RILL_EINVAL);
+	/* A foreign STORE marker version. */
+	mkdir(store_path, 0755);
+	char marker[700];
+	snprintf(marker, sizeof(marker), "%s/STORE", store_path);
+	f = fopen(marker, "w");
+	fputs("rill-store 9\n", f);
+	fclose(f);
+	FAILS(rill_store_open(&s, store_path, NULL), RILL_EVERSION);
+	ck_assert_ptr_null(s);
+}
+END_TEST
+
+START_TEST(test_store_permissions)
+{
+	mode_t old = umask(022);
+	rill_store *s = open_store();
+	OK(rill_topic_create(s, "perm", 1, NULL));
+	OK(rill_store_close(s));
+	umask(old);
+	struct stat st;
+	char path[800];
+	snprintf(path, sizeof(path), "%s/perm", store_path);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0755);
+	snprintf(path, sizeof(path), "%s/perm/perm-0/00000000000000000000.log", store_path);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0644);
+}
+END_TEST
+
+/* ----------------------------------------------------------------- topics */
+
+static int collect(void *arg, const char *name)
+{
+	char *out = arg;
+	strcat(out, name);
+	strcat(out, ",");
+	return 0;
+}
+
+START_TEST(test_topic_names_validated)
+{
+	rill_store *s = open_store();
+	const char *bad[] = {"", ".", "..", "../x", "a/b", "a b", "x\n", "caf\xc3\xa9", "a*"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		FAILS(rill_topic_create(s, bad[i], 1, NULL), RILL_EINVAL);
+	FAILS(rill_topic_create(s, NULL, 1, NULL), RILL_EINVAL);
+	char longname[300];
+	memset(longname, 'a', 250);
+	longname[250] = '\0';
+	FAILS(rill_topic_create(s, longname, 1, NULL), RILL_EINVAL);
+	longname[249] = '\0';
+	OK(rill_topic_create(s, longname, 1, NULL));
+	OK(rill_topic_create(s, "a.b_c-D9", 1, NULL));
+	/* Nothing was created for the bad names. */
+	char path[800];
+	snprintf(path, sizeof(path), "%s/x", dir);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	FAILS(rill_topic_create(s, "t", 0, NULL), RILL_EINVAL);
+	FAILS(rill_topic_create(s, "t", RILL_PARTITIONS_MAX + 1, NULL), RILL_EINVAL);
+	rill_config c;
+	rill_config_init(&c);
+	c.segment_bytes = 1;
+	FAILS(rill_topic_create(s, "t", 1, &c), RILL_EINVAL);
+	ck_assert(strstr(rill_errmsg(), "segment.bytes") != NULL);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+START_TEST(test_topic_lifecycle)
+{
+	rill_store *s = open_store();
+	OK(rill_topic_create(s, "b", 3, NULL));
+	OK(rill_topic_create(s, "a", 1, NULL));
+	FAILS(rill_topic_create(s, "a", 1, NULL), RILL_EEXIST);
+	char names[256] = "";
+	OK(rill_topic_list(s, collect, names));
+	ck_assert_str_eq(names, "a,b,");
+	rill_topic *t = NULL;
+	FAILS(rill_topic_open(&t, s, "missing"), RILL_ENOTFOUND);
+	OK(rill_topic_open(&t, s, "b"));
+	ck_assert_int_eq(rill_topic_partitions(t), 3);
+	ck_assert_str_eq(rill_topic_name(t), "b");
+	FAILS(rill_topic_delete(s, "b"), RILL_EBUSY);
+	OK(rill_topic_add_partitions(t, 5));
+	ck_assert_int_eq(rill_topic_partitions(t), 5);
+	FAILS(rill_topic_add_partitions(t, 4), RILL_EINVAL);
+	rill_append_info info;
+	rill_record r = {.value = "x", .value_len = 1, .timestamp_ms = RILL_TIMESTAMP_NOW};
+	OK(rill_append(&info, t, 4, &r, 1, 0));
+	FAILS(rill_append(&info, t, 5, &r, 1, 0), RILL_EINVAL);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+
+	s = open_store();
+	OK(rill_topic_open(&t, s, "b"));
+	ck_assert_int_eq(rill_topic_partitions(t), 5);
+	rill_offsets o;
+	OK(rill_partition_offsets(&o, t, 4));
+	ck_assert_uint_eq(o.log_end, 1);
+	rill_topic_close(t);
+	OK(rill_topic_delete(s, "b"));
+	FAILS(rill_topic_delete(s, "b"), RILL_ENOTFOUND);
+	FAILS(rill_topic_open(&t, s, "b"), RILL_ENOTFOUND);
+	names[0] = '\0';
+	OK(rill_topic_list(s, collect, names));
+	ck_assert_str_eq(names, "a,");
+	OK(rill_store_close(s));
+	s = open_store();
+	FAILS(rill_topic_open(&t, s, "b"), RILL_ENOTFOUND);
+	OK(rill_topic_create(s, "b", 1, NULL)); /* the name is free again */
+	OK(rill_store_close(s));
+}
+END_TEST
+
+START_TEST(test_topic_config_persists_and_alters)
+{
+	rill_store *s = open_store();
+	rill_config c;
+	rill_config_init(&c);
+	OK(rill_config_set(&c, "retention.ms", "12345"));
+	OK(rill_config_set(&c, "compression.type", "zstd"));
+	OK(rill_topic_create(s, "cfg", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "cfg"));
+	OK(rill_topic_alter(t, "retention.bytes", "999999"));
+	FAILS(rill_topic_alter(t, "segment.index.bytes", "4096"), RILL_EINVAL);
+	FAILS(rill_topic_alter(t, "no.such.key", "1"), RILL_ENOTFOUND);
+	ck_assert(strstr(rill_errmsg(), "no.such.key") != NULL);
+	FAILS(rill_topic_alter(t, "segment.bytes", "12"), RILL_EINVAL);
+	ck_assert(strstr(rill_errmsg(), "segment.bytes") != NULL);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	s = open_store();
+	OK(rill_topic_open(&t, s, "cfg"));
+	rill_config got;
+	OK(rill_topic_config(&got, t));
+	ck_assert_int_eq(got.retention_ms, 12345);
+	ck_assert_int_eq(got.retention_bytes, 999999);
+	ck_assert_int_eq(got.compression_type, RILL_COMPRESSION_ZSTD);
+	char buf[64];
+	OK(rill_config_get(&got, "compression.type", buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "zstd");
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+/* ------------------------------------------------------ append and read */
+
+static void roundtrip(const char *compression, size_t per_batch)
+{
+	rill_store *s = open_store();
+	rill_config c = small_config("os");
+	OK(rill_config_set(&c, "compression.type", compression));
+	OK(rill_topic_create(s, "rt", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "rt"));
+	append_range(t, 0, 3000, per_batch);
+	read_range(t, 0, 3000);
+	read_range(t, 1234, 3000);
+	rill_partition_stats ps;
+	OK(rill_partition_stats_get(&ps, t, 0));
+	ck_assert_uint_gt(ps.segments, 3); /* rolled */
+	ck_assert_uint_eq(ps.log_end, 3000);
+	ck_assert_uint_eq(ps.records_appended, 3000);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	/* Restart: everything still there, appends continue densely. */
+	s = open_store();
+	OK(rill_topic_open(&t, s, "rt"));
+	read_range(t, 0, 3000);
+	append_range(t, 3000, 3500, per_batch);
+	read_range(t, 2990, 3500);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+
+START_TEST(test_roundtrip_plain_single) { roundtrip("none", 1); }
+END_TEST
+START_TEST(test_roundtrip_plain_batches) { roundtrip("none", 37); }
+END_TEST
+START_TEST(test_roundtrip_zstd_batches) { roundtrip("zstd", 50); }
+END_TEST
+
+START_TEST(test_reader_ranges_and_seek)
+{
+	rill_store *s = open_store();
+	rill_config c = small_config("os");
+	OK(rill_topic_create(s, "r", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "r"));
+	rill_reader *r = NULL;
+	OK(rill_reader_open(&r, t, 0, RILL_START_EARLIEST));
+	rill_record rec;
+	FAILS(rill_reader_next(r, &rec), RILL_EAGAIN);
+	rill_reader_close(r);
+	append_range(t, 0, 500, 10);
+	FAILS(rill_reader_open(&r, t, 0, 501), RILL_ERANGE);
+	FAILS(rill_reader_open(&r, t, 1, 0), RILL_EINVAL);
+	OK(rill_reader_open(&r, t, 0, RILL_START_LATEST));
+	ck_assert_uint_eq(rill_reader_position(r), 500);
+	FAILS(rill_reader_next(r, &rec), RILL_EAGAIN);
+	/* Every offset can be sought to, in any order. */
+	for (uint64_t i = 0; i < 500; i += 7) {
+		uint64_t target = (i * 131) % 500;
+		OK(rill_reader_seek(r, target));
+		OK(rill_reader_next(r, &rec));
+		check_record(&rec, target);
+	}
+	FAILS(rill_reader_seek(r, 501), RILL_ERANGE);
+	/* Timestamps: record i has ts base+i. */
+	OK(rill_reader_seek_timestamp(r, 1700000000000LL + 250));
+	OK(rill_reader_next(r, &rec));
+	ck_assert_uint_eq(rec.offset, 250);
+	uint64_t off = 0;
+	OK(rill_offset_for_timestamp(&off, t, 0, 0));
+	ck_assert_uint_eq(off, 0);
+	OK(rill_offset_for_timestamp(&off, t, 0, INT64_MAX));
+	ck_assert_uint_eq(off, 500);
+	for (int64_t k = 0; k < 500; k += 13) {
+		OK(rill_offset_for_timestamp(&off, t, 0, 1700000000000LL + k));
+		ck_assert_uint_eq(off, (uint64_t)k);
+	}
+	rill_reader_close(r);
+	rill_reader_close(NULL);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+START_TEST(test_append_errors)
+{
+	rill_store *s = open_store();
+	rill_config c = small_config("os");
+	OK(rill_config_set(&c, "max.message.bytes", "1000"));
+	OK(rill_topic_create(s, "e", 2, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "e"));
+	char big[2000];
+	memset(big, 'x', sizeof(big));
+	rill_record r = {.value = big, .value_len = sizeof(big), .timestamp_ms = 1};
+	FAILS(rill_append(NULL, t, 0, &r, 1, 0), RILL_ETOOBIG);
+	ck_assert(strstr(rill_errmsg(), "max.message.bytes") != NULL);
+	rill_offsets o;
+	OK(rill_partition_offsets(&o, t, 0));
+	ck_assert_uint_eq(o.log_end, 0); /* nothing written */
+	FAILS(rill_append(NULL, t, 0, NULL, 1, 0), RILL_EINVAL);
+	FAILS(rill_append(NULL, t, 0, &r, 0, 0), RILL_EINVAL);
+	FAILS(rill_append(NULL, NULL, 0, &r, 1, 0), RILL_EINVAL);
+	r.value_len = 10;
+	FAILS(rill_append(NULL, t, 0, &r, 1, RILL_APPEND_SYNC | RILL_APPEND_NOSYNC), RILL_EINVAL);
+	FAILS(rill_append(NULL, t, 0, &r, 1, 0x80), RILL_EINVAL);
+	FAILS(rill_append(NULL, t, -5, &r, 1, 0), RILL_EINVAL);
+	/* Keyed records of one AUTO batch must agree on the partition. */
+	rill_record two[2] = {r, r};
+	int k = 0;
+	char key0[8] = "k0", keyk[8];
+	int32_t p0 = rill_partition_for_key(RILL_PARTITIONER_XXH3, key0, 2, 2);
+	for (k = 1; k < 100; k++) {
+		snprintf(keyk, sizeof(keyk), "k%d", k);
+		if (rill_partition_for_key(RILL_PARTITIONER_XXH3, keyk, strlen(keyk), 2) != p0)
+			break;
+	}
+	two[0].key = key0;
+	two[0].key_len = 2;
+	two[1].key = keyk;
+	two[1].key_len = strlen(keyk);
+	FAILS(rill_append(NULL, t, RILL_PARTITION_AUTO, two, 2, 0), RILL_EINVAL);
+	rill_append_info info;
+	OK(rill_append(&info, t, RILL_PARTITION_AUTO, two, 1, 0));
+	ck_assert_int_eq(info.partition, p0);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+static int32_t always_one(void *ctx, const rill_record *rec, int32_t n)
+{
+	(void)rec;
+	(*(int *)ctx)++;
+	return n > 1 ? 1 : 0;
+}
+
+START_TEST(test_partitioners)
+{
+	rill_store *s = open_store();
+	OK(rill_topic_create(s, "p", 4, NULL));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "p"));
+	/* Sticky: unkeyed batches go round the partitions, one per batch. */
+	rill_record r = {.value = "v", .value_len = 1, .timestamp_ms = RILL_TIMESTAMP_NOW};
+	int seen[4] = {0};
+	for (int i = 0; i < 8; i++) {
+		rill_append_info info;
+		OK(rill_append(&info, t, RILL_PARTITION_AUTO, &r, 1, RILL_APPEND_NOSYNC));
+		seen[info.partition]++;
+	}
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(seen[i], 2);
+	/* Keyed: the documented hash. */
+	r.key = "user-42";
+	r.key_len = 7;
+	rill_append_info info;
+	OK(rill_append(&info, t, RILL_PARTITION_AUTO, &r, 1, RILL_APPEND_NOSYNC));
+	ck_assert_int_eq(info.partition, rill_partition_for_key(RILL_PARTITIONER_XXH3, "user-42", 7, 4));
+	OK(rill_topic_set_partitioner(t, RILL_PARTITIONER_MURMUR2, NULL, NULL));
+	OK(rill_append(&info, t, RILL_PARTITION_AUTO, &r, 1, RILL_APPEND_NOSYNC));
+	ck_assert_int_eq(info.partition, rill_partition_for_key(RILL_PARTITIONER_MURMUR2, "user-42", 7, 4));
+	int calls = 0;
+	OK(rill_topic_set_partitioner(t, 0, always_one, &calls));
+	OK(rill_append(&info, t, RILL_PARTITION_AUTO, &r, 1, RILL_APPEND_NOSYNC));
+	ck_assert_int_eq(info.partition, 1);
+	ck_assert_int_eq(calls, 1);
+	FAILS(rill_topic_set_partitioner(t, 77, NULL, NULL), RILL_EINVAL);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+START_TEST(test_durability_modes)
+{
+	rill_store *s = open_store();
+	rill_config c = small_config("append");
+	OK(rill_topic_create(s, "d", 1, &c));
+	c = small_config("os");
+	OK(rill_topic_create(s, "o", 1, &c));
+	c = small_config("interval");
+	OK(rill_config_set(&c, "flush.messages", "10"));
+	OK(rill_config_set(&c, "flush.ms", "100000"));
+	OK(rill_topic_create(s, "i", 1, &c));
+	rill_topic *d, *o, *in;
+	OK(rill_topic_open(&d, s, "d"));
+	OK(rill_topic_open(&o, s, "o"));
+	OK(rill_topic_open(&in, s, "i"));
+	rill_record r = {.value = "v", .value_len = 1, .timestamp_ms = RILL_TIMESTAMP_NOW};
+	rill_append_info info;
+	rill_offsets off;
+	for (int i = 0; i < 5; i++) {
+		OK(rill_append(&info, d, 0, &r, 1, 0));
+		ck_assert_int_eq(info.durable, 1);
+		OK(rill_partition_offsets(&off, d, 0));
+		ck_assert_uint_eq(off.durable, off.log_end);
+	}
+	OK(rill_append(&info, d, 0, &r, 1, RILL_APPEND_NOSYNC));
+	OK(rill_partition_offsets(&off, d, 0));
+	ck_assert_uint_eq(off.durable, 5);
+	OK(rill_sync(d, 0));
+	OK(rill_partition_offsets(&off, d, 0));
+	ck_assert_uint_eq(off.durable, 6);
+
+	OK(rill_append(&info, o, 0, &r, 1, 0));
+	ck_assert_int_eq(info.durable, 0);
+	OK(rill_append(&info, o, 0, &r, 1, RILL_APPEND_SYNC));
+	ck_assert_int_eq(info.durable, 1);
+
+	for (int i = 0; i < 9; i++)
+		OK(rill_append(&info, in, 0, &r, 1, 0));
+	OK(rill_partition_offsets(&off, in, 0));
+	ck_assert_uint_eq(off.durable, 0);
+	OK(rill_append(&info, in, 0, &r, 1, 0)); /* the tenth */
+	OK(rill_partition_offsets(&off, in, 0));
+	ck_assert_uint_eq(off.durable, 10);
+	rill_partition_stats ps;
+	OK(rill_partition_stats_get(&ps, d, 0));
+	ck_assert_uint_ge(ps.fsyncs, 6);
+	rill_topic_close(d);
+	rill_topic_close(o);
+	rill_topic_close(in);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+/* -------------------------------------------------------------- retention */
+
+START_TEST(test_retention_by_size_and_offset)
+{
+	rill_store *s = open_store();
+	rill_config c = small_config("os");
+	OK(rill_config_set(&c, "retention.bytes", "40000"));
+	OK(rill_config_set(&c, "retention.ms", "-1"));
+	OK(rill_topic_create(s, "ret", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "ret"));
+	append_range(t, 0, 3000, 20);
+	rill_partition_stats before, after;
+	OK(rill_partition_stats_get(&before, t, 0));
+	uint64_t deleted = 0;
+	OK(rill_topic_retain(t, &deleted));
+	OK(rill_partition_stats_get(&after, t, 0));
+	ck_assert_uint_gt(deleted, 0);
+	ck_assert_uint_eq(after.segments, before.segments - deleted);
+	ck_assert_uint_le(after.bytes_on_disk, 40000 + 16384);
+	ck_assert_uint_ge(after.bytes_on_disk, 40000 - 16384);
+	ck_assert_uint_gt(after.log_start, 0);
+	/* What remains reads back; below the start is out of range. */
+	read_range(t, after.log_start, 3000);
+	rill_reader *r = NULL;
+	FAILS(rill_reader_open(&r, t, 0, after.log_start - 1), RILL_ERANGE);
+	/* delete-records */
+	FAILS(rill_delete_records(t, 0, 3001), RILL_ERANGE);
+	OK(rill_delete_records(t, 0, 2900));
+	rill_offsets o;
+	OK(rill_partition_offsets(&o, t, 0));
+	ck_assert_uint_eq(o.log_start, 2900);
+	read_range(t, 2900, 3000);
+	OK(rill_delete_records(t, 0, 10)); /* below the start: nothing to do */
+	OK(rill_partition_offsets(&o, t, 0));
+	ck_assert_uint_eq(o.log_start, 2900);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	s = open_store();
+	OK(rill_topic_open(&t, s, "ret"));
+	OK(rill_partition_offsets(&o, t, 0));
+	ck_assert_uint_eq(o.log_start, 2900); /* persisted */
+	ck_assert_uint_eq(o.log_end, 3000);
+	read_range(t, 2900, 3000);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+START_TEST(test_retention_by_time)
+{
+	rill_store *s = open_store();
+	rill_config c = small_config("os");
+	OK(rill_config_set(&c, "retention.ms", "1000"));
+	OK(rill_topic_create(s, "tm", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "tm"));
+	/* Old records (2023) are all expired, including the active segment. */
+	append_range(t, 0, 1000, 10);
+	uint64_t deleted = 0;
+	OK(rill_store_maintain(s, &deleted));
+	ck_assert_uint_gt(deleted, 0);
+	rill_offsets o;
+	OK(rill_partition_offsets(&o, t, 0));
+	ck_assert_uint_eq(o.log_start, 1000);
+	ck_assert_uint_eq(o.log_end, 1000);
+	/* New records with the current time stay. */
+	rill_record r = {.value = "now", .value_len = 3, .timestamp_ms = RILL_TIMESTAMP_NOW};
+	rill_append_info info;
+	OK(rill_append(&info, t, 0, &r, 1, 0));
+	ck_assert_uint_eq(info.base_offset, 1000);
+	OK(rill_topic_retain(t, &deleted));
+	ck_assert_uint_eq(deleted, 0);
+	rill_reader *rd = NULL;
+	OK(rill_reader_open(&rd, t, 0, RILL_START_EARLIEST));
+	rill_record rec;
+	OK(rill_reader_next(rd, &rec));
+	ck_assert_uint_eq(rec.offset, 1000);
+	rill_reader_close(rd);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+/* ------------------------------------------------------------ concurrency */
+
+typedef struct writer_arg {
+	rill_topic *topic;
+	int id;
+	int count;
+	int32_t partitions;
+} writer_arg;
+
+static void *writer_main(void *argp)
+{
+	writer_arg *a = argp;
+	char key[32], value[64];
+	snprintf(key, sizeof(key), "writer-%d", a->id);
+	for (int i = 0; i < a->count; i++) {
+		snprintf(value, sizeof(value), "%d:%d", a->id, i);
+		rill_record r = {.key = key, .key_len = strlen(key), .value = value,
+		                 .value_len = strlen(value), .timestamp_ms = RILL_TIMESTAMP_NOW};
+		rill_append_info info;
+		if (rill_append(&info, a->topic, RILL_PARTITION_AUTO, &r, 1, 0) != 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+typedef struct reader_arg {
+	rill_topic *topic;
+	int32_t partition;
+	uint64_t expect;
+	int *last_seen;              /* per writer id */
+	int writers;
+	int failures;
+} reader_arg;
+
+static void *reader_main(void *argp)
+{
+	reader_arg *a = argp;
+	rill_reader *r = NULL;
+	if (rill_reader_open(&r, a->topic, a->partition, RILL_START_EARLIEST) != 0) {
+		a->failures++;
+		return NULL;
+	}
+	uint64_t got = 0, next_offset = 0;
+	while (got < a->expect) {
+		rill_record rec;
+		int rc = rill_reader_next(r, &rec);
+		if (rc == RILL_EAGAIN) {
+			rill_reader_wait(r, 50);
+			continue;
+		}
+		if (rc != 0 || rec.offset != next_offset) {
+			fprintf(stderr, "reader %d: rc %d (%s) offset %" PRIu64 " expected %" PRIu64 "\n",
+			        (int)a->partition, rc, rill_errmsg(), rc == 0 ? rec.offset : 0, next_offset);
+			a->failures++;
+			break;
+		}
+		int id = 0, seq = 0;
+		if (sscanf((const char *)rec.value, "%d:%d", &id, &seq) != 2 || id < 0 || id >= a->writers ||
+		    seq != a->last_seen[id] + 1) {
+			fprintf(stderr, "reader %d: record %" PRIu64 " out of order\n", (int)a->partition, rec.offset);
+			a->failures++; /* per-key order broken */
+			break;
+		}
+		a->last_seen[id] = seq;
+		next_offset++;
+		got++;
+	}
+	rill_reader_close(r);
+	return NULL;
+}
+
+START_TEST(test_concurrent_append_and_read)
+{
+	rill_store *s = open_store();
+	rill_config c = small_config("append");
+	OK(rill_config_set(&c, "segment.bytes", "65536"));
+	OK(rill_topic_create(s, "cc", 3, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "cc"));
+	enum { WRITERS = 6, PER_WRITER = 400 };
+	/* Where each writer's key lands, to know what each reader expects. */
+	uint64_t expect[3] = {0};
+	for (int i = 0; i < WRITERS; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "writer-%d", i);
+		expect[rill_partition_for_key(RILL_PARTITIONER_XXH3, key, strlen(key), 3)] += PER_WRITER;
+	}
+	pthread_t wt[WRITERS], rt[3];
+	writer_arg wa[WRITERS];
+	reader_arg ra[3];
+	int last_seen[3][WRITERS];
+	for (int p = 0; p < 3; p++) {
+		for (int i = 0; i < WRITERS; i++)
+			last_seen[p][i] = -1;
+		ra[p] = (reader_arg){t, p, expect[p], last_seen[p], WRITERS, 0};
+		pthread_create(&rt[p], NULL, reader_main, &ra[p]);
+	}
+	for (int i = 0; i < WRITERS; i++) {
+		wa[i] = (writer_arg){t, i, PER_WRITER, 3};
+		pthread_create(&wt[i], NULL, writer_main, &wa[i]);
+	}
+	for (int i = 0; i < WRITERS; i++) {
+		void *ret;
+		pthread_join(wt[i], &ret);
+		ck_assert_ptr_null(ret);
+	}
+	for (int p = 0; p < 3; p++) {
+		pthread_join(rt[p], NULL);
+		ck_assert_int_eq(ra[p].failures, 0);
+	}
+	uint64_t fsyncs = 0, total = 0;
+	for (int p = 0; p < 3; p++) {
+		rill_partition_stats ps;
+		OK(rill_partition_stats_get(&ps, t, p));
+		ck_assert_uint_eq(ps.log_end, expect[p]);
+		ck_assert_uint_eq(ps.durable, expect[p]);
+		fsyncs += ps.fsyncs;
+		total += ps.log_end;
+	}
+	/* Group commit: concurrent appenders share syncs. */
+	ck_assert_uint_le(fsyncs, total + 64);
+	fprintf(stderr, "concurrent: %" PRIu64 " durable records with %" PRIu64 " fsyncs\n", total, fsyncs);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+/* ------------------------------------------------------- tail and events */
+
+START_TEST(test_reader_wait_and_fd)
+{
+	rill_store *s = open_store();
+	rill_config c = small_config("os");
+	OK(rill_topic_create(s, "tail", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "tail"));
+	rill_reader *r = NULL;
+	OK(rill_reader_open(&r, t, 0, RILL_START_LATEST));
+	FAILS(rill_reader_wait(r, 20), RILL_ETIMEDOUT);
+	int fd = rill_reader_fd(r);
+	ck_assert_int_ge(fd, 0);
+	struct pollfd pfd = {fd, POLLIN, 0};
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+	rill_record rec = {.value = "new", .value_len = 3, .timestamp_ms = 5};
+	OK(rill_append(NULL, t, 0, &rec, 1, 0));
+	ck_assert_int_eq(poll(&pfd, 1, 1000), 1);
+	OK(rill_reader_wait(r, 0));
+	rill_record got;
+	OK(rill_reader_next(r, &got));
+	ck_assert_uint_eq(got.value_len, 3);
+	rill_reader_close(r);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+/* ---------------------------------------------------- read-only, restart */
+
+START_TEST(test_readonly_beside_writer)
+{
+	rill_store *w = open_store();
+	rill_config c = small_config("append");
+	OK(rill_topic_create(w, "ro", 1, &c));
+	rill_topic *wt = NULL;
+	OK(rill_topic_open(&wt, w, "ro"));
+	append_range(wt, 0, 300, 10);
+	rill_options ro = RILL_OPTIONS_INIT;
+	ro.flags = RILL_OPEN_READONLY;
+	rill_store *r = NULL;
+	OK(rill_store_open(&r, store_path, &ro));
+	rill_topic *rt = NULL;
+	OK(rill_topic_open(&rt, r, "ro"));
+	read_range(rt, 0, 300);
+	FAILS(rill_append(NULL, rt, 0, &(rill_record){.value = "x", .value_len = 1}, 1, 0), RILL_EREADONLY);
+	FAILS(rill_topic_create(r, "nope", 1, NULL), RILL_EREADONLY);
+	/* The writer goes on; the reader sees the new records. */
+	append_range(wt, 300, 2000, 10);
+	read_range(rt, 250, 2000);
+	rill_topic_close(rt);
+	OK(rill_store_close(r));
+	rill_topic_close(wt);
+	OK(rill_store_close(w));
+}
+END_TEST
+
+/* ------------------------------------------------------------- corruption */
+
+START_TEST(test_corruption_is_reported_not_returned)
+{
+	rill_store *s = open_store();
+	rill_config c = small_config("append");
+	OK(rill_topic_create(s, "cor", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "cor"));
+	append_range(t, 0, 200, 10);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	/* Flip one byte in the middle of the first segment. */
+	char path[800];
+	snprintf(path, sizeof(path), "%s/cor/cor-0/00000000000000000000.log", store_path);
+	int fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	unsigned char byte;
+	ck_assert_int_eq(pread(fd, &byte, 1, 2000), 1);
+	byte ^= 0x10;
+	ck_assert_int_eq(pwrite(fd, &byte, 1, 2000), 1);
+	close(fd);
+	s = open_store(); /* clean shutdown: no scan, open succeeds */
+	OK(rill_topic_open(&t, s, "cor"));
+	rill_reader *r = NULL;
+	OK(rill_reader_open(&r, t, 0, 0));
+	rill_record rec;
+	int rc = 0;
+	uint64_t n = 0;
+	while ((rc = rill_reader_next(r, &rec)) == 0) {
+		check_record(&rec, n);
+		n++;
+	}
+	ck_assert_int_eq(rc, RILL_ECORRUPT);
+	ck_assert(strstr(rill_errmsg(), "cor-0") != NULL);
+	rill_reader_close(r);
+	uint64_t batches = 0, problems = 0;
+	FAILS(rill_verify(s, "cor", NULL, NULL, &batches, &problems), RILL_ECORRUPT);
+	ck_assert_uint_eq(problems, 1);
+	ck_assert_uint_eq(batches, 19);
+	FAILS(rill_verify(s, "nope", NULL, NULL, NULL, NULL), RILL_ENOTFOUND);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+START_TEST(test_unclean_shutdown_recovers_tail)
+{
+	rill_store *s = open_store();
+	rill_config c = small_config("append");
+	OK(rill_topic_create(s, "un", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "un"));
+	append_range(t, 0, 500, 10);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	/* Simulate a torn tail: garbage after the last batch, no clean marker. */
+	char path[800];
+	snprintf(path, sizeof(path), "%s/.clean-shutdown", store_path);
+	ck_assert_int_eq(unlink(path), 0);
+	char seg[800];
+	snprintf(seg, sizeof(seg), "%s/un/un-0", store_path);
+	/* find the last segment */
+	char last[900] = "";
+	FILE *ls;
+	char cmd[1000];
+	snprintf(cmd, sizeof(cmd), "ls %s/*.log | tail -1", seg);
+	ls = popen(cmd, "r");
+	ck_assert(fgets(last, sizeof(last), ls) != NULL);
+	pclose(ls);
+	last[strcspn(last, "\n")] = '\0';
+	int fd = open(last, O_WRONLY | O_APPEND);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "garbage-garbage-garbage-garbage-garbage-garbage-garbage-garbage-garbage-garbage-", 80), 80);
+	close(fd);
+	s = open_store();
+	OK(rill_topic_open(&t, s, "un"));
+	read_range(t, 0, 500);
+	rill_partition_stats ps;
+	OK(rill_partition_stats_get(&ps, t, 0));
+	ck_assert_uint_eq(ps.recovered_bytes_cut, 80);
+	append_range(t, 500, 600, 10);
+	read_range(t, 0, 600);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+Suite *store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("api");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_store_open_creates_and_locks);
+	tcase_add_test(tc, test_store_lock_across_processes);
+	tcase_add_test(tc, test_store_open_bad_arguments);
+	tcase_add_test(tc, test_store_permissions);
+	tcase_add_test(tc, test_topic_names_validated);
+	tcase_add_test(tc, test_topic_lifecycle);
+	tcase_add_test(tc, test_topic_config_persists_and_alters);
+	tcase_add_test(tc, test_roundtrip_plain_single);
+	tcase_add_test(tc, test_roundtrip_plain_batches);
+	tcase_add_test(tc, test_roundtrip_zstd_batches);
+	tcase_add_test(tc, test_reader_ranges_and_seek);
+	tcase_add_test(tc, test_append_errors);
+	tcase_add_test(tc, test_partitioners);
+	tcase_add_test(tc, test_durability_modes);
+	tcase_add_test(tc, test_retention_by_size_and_offset);
+	tcase_add_test(tc, test_retention_by_time);
+	tcase_add_test(tc, test_reader_wait_and_fd);
+	tcase_add_test(tc, test_readonly_beside_writer);
+	tcase_add_test(tc, test_corruption_is_reported_not_returned);
+	tcase_add_test(tc, test_unclean_shutdown_recovers_tail);
+	suite_add_tcase(s, tc);
+	TCase *cc = tcase_create("concurrency");
+	tcase_add_checked_fixture(cc, setup, teardown);
+	tcase_set_timeout(cc, 120);
+	tcase_add_test(cc, test_concurrent_append_and_read);
+	suite_add_tcase(s, cc);
+	return s;
+}
