@@ -501,7 +501,7 @@ START_TEST(test_append_errors)
 	/* Keyed records of one AUTO batch must agree on the partition. */
 	rill_record two[2] = {r, r};
 	int k = 0;
-	char key0[8] = "k0", keyk[8];
+	char key0[8] = "k0", keyk[16];
 	int32_t p0 = rill_partition_for_key(RILL_PARTITIONER_XXH3, key0, 2, 2);
 	for (k = 1; k < 100; k++) {
 		snprintf(keyk, sizeof(keyk), "k%d", k);
