@@ -52,6 +52,7 @@
 
 #define PREALLOC_CHUNK (1u << 20)     /* zero-fill this far ahead of the log */
 #define CHECKPOINT_TEXT_MAX 512
+#define RECOVERY_CHECKPOINT_BYTES (64u << 20) /* synced bytes between checkpoints */
 
 static int64_t now_ms(const rill_partition *p)
 {
@@ -110,6 +111,7 @@ static int checkpoint_write(rill_partition *p, const checkpoint *cp)
 	int rc = rill__atomic_write(p->env->io, p->dir, RILL_CHECKPOINT_FILE, text, (size_t)n);
 	if (rc == 0) {
 		p->checkpoint_recovery = cp->recovery;
+		p->checkpoint_position = cp->position;
 		p->checkpoint_log_start = cp->log_start;
 	}
 	return rc;
@@ -157,15 +159,16 @@ static int checkpoint_now(rill_partition *p)
 	if (durable >= seg->next_offset) {
 		cp.recovery = seg->next_offset;
 		cp.position = atomic_load(&seg->size);
+	} else if (p->durable_segment == seg->base_offset && durable >= seg->base_offset) {
+		/* The last sync's (offset, position) pair: everything before it
+		 * is synced, so recovery may start there. */
+		cp.position = p->durable_position;
 	} else {
-		/* Durable end inside the active segment but not at its end: the
-		 * synced size says how far; use the segment start to be safe. */
+		/* A roll syncs the old segment, so the active segment's start is
+		 * always synced. */
+		RILL_ASSERT(durable >= seg->base_offset);
 		cp.recovery = seg->base_offset;
 		cp.position = 0;
-		if (durable < seg->base_offset) {
-			/* cannot happen: a roll syncs the old segment */
-			RILL_ASSERT(0);
-		}
 	}
 	int rc = rill__index_persist(p->env, seg);
 	if (rc != 0)
@@ -387,7 +390,7 @@ static bool segment_starts_valid(rill_partition *p, rill_segment *seg)
 /* Recover (or, read-only, find the end of) segments [first, count) starting
  * at `position` of segment `first`. */
 static int recover_tail(rill_partition *p, size_t first, uint64_t position,
-                        uint64_t expect_offset, bool *out_cut)
+                        uint64_t expect_offset, uint64_t synced_position, bool *out_cut)
 {
 	int rc = 0;
 	*out_cut = false;
@@ -443,6 +446,14 @@ static int recover_tail(rill_partition *p, size_t first, uint64_t position,
 		if (start == 0)
 			seg->first_timestamp = scan.first_timestamp;
 		expect_offset = scan.next_offset;
+		if (scan.valid_end < file_size && i == first && scan.valid_end < synced_position &&
+		    !p->env->repair) {
+			/* Below the recovery point everything was synced: a bad
+			 * batch there is corruption of acknowledged data. */
+			return rill__error(RILL_ECORRUPT,
+			                   "partition %s segment %020" PRIu64 " offset %" PRIu64 " position %" PRIu64 ": %s (below the recovery point)",
+			                   p->dir, seg->base_offset, scan.next_offset, scan.valid_end, scan.stop_reason);
+		}
 		if (scan.valid_end < file_size) {
 			/* Is there valid data after the stop point? In a later
 			 * segment: that segment's roll synced this one, so this is
@@ -690,11 +701,17 @@ static int load_partition(rill_partition *p, bool clean)
 	{
 		/* Unclean (or read-only): trust the recovery segment's index below
 		 * the recovery point, then validate everything after it. */
-		atomic_store(&rseg->size, cp.position <= rsize ? cp.position : rsize);
-		rseg->next_offset = cp.recovery;
+		/* Check the index against the file as it is (entries past the
+		 * recovery point are dropped by recover_tail, not a reason to
+		 * rebuild everything below it). */
+		atomic_store(&rseg->size, rsize);
+		rseg->next_offset = rseg->base_offset;
+		uint64_t synced_position = cp_usable ? cp.position : 0;
 		if (cp.position > 0) {
-			rc = rill__index_load(env, rseg, (uint64_t)p->config.index_interval_bytes);
-			if (rc == RILL_ECORRUPT && env->repair) {
+			rc = rill__index_load_files(env, rseg);
+			if (rc == RILL_ECORRUPT) {
+				/* A bad index is a hint gone wrong, not lost data:
+				 * rebuild it by scanning this segment from its start. */
 				rill__index_free(&rseg->index);
 				cp.position = 0;
 				cp.recovery = rseg->base_offset;
@@ -704,7 +721,7 @@ static int load_partition(rill_partition *p, bool clean)
 			}
 		}
 		bool cut = false;
-		rc = recover_tail(p, rec, cp.position, cp.recovery, &cut);
+		rc = recover_tail(p, rec, cp.position, cp.recovery, synced_position, &cut);
 		if (rc != 0)
 			goto out;
 		if (!env->readonly) {
@@ -743,6 +760,8 @@ loaded:
 		rill_segment *active = active_segment(p);
 		atomic_store(&p->next_offset, active->next_offset);
 		atomic_store(&p->durable, active->next_offset);
+		p->durable_segment = active->base_offset;
+		p->durable_position = atomic_load(&active->size);
 		if (p->log_start > active->next_offset)
 			p->log_start = active->next_offset;
 		active->index.loaded = true;
@@ -865,8 +884,11 @@ static int sync_active_locked(rill_partition *p)
 		atomic_store(&p->fsync_ns_max, (uint64_t)ns);
 	if (atomic_load(&seg->synced_size) < size)
 		atomic_store(&seg->synced_size, size);
-	if (atomic_load(&p->durable) < end)
+	if (atomic_load(&p->durable) < end) {
 		atomic_store(&p->durable, end);
+		p->durable_segment = seg->base_offset;
+		p->durable_position = size;
+	}
 	p->unsynced_records = 0;
 	p->last_sync_ms = now_ms(p);
 	pthread_cond_broadcast(&p->sync_cond);
@@ -1041,11 +1063,25 @@ static int sync_to(rill_partition *p, uint64_t target)
 			atomic_store(&p->fsync_ns_max, (uint64_t)ns);
 		if (atomic_load(&seg->synced_size) < snapshot_size)
 			atomic_store(&seg->synced_size, snapshot_size);
-		if (atomic_load(&p->durable) < snapshot_end)
+		if (atomic_load(&p->durable) < snapshot_end) {
 			atomic_store(&p->durable, snapshot_end);
+			p->durable_segment = seg->base_offset;
+			p->durable_position = snapshot_size;
+		}
 		p->unsynced_records = 0;
 		p->last_sync_ms = now_ms(p);
 		pthread_cond_broadcast(&p->sync_cond);
+		/* Keep unclean recovery short: move the recovery point once
+		 * enough synced data has built up past it. */
+		if (p->durable_segment == active_segment(p)->base_offset &&
+		    p->durable_position >= p->checkpoint_position + RECOVERY_CHECKPOINT_BYTES &&
+		    p->checkpoint_recovery < snapshot_end) {
+			rc = checkpoint_now(p);
+			if (rc != 0) {
+				fail_partition(p, rill_errmsg());
+				return rc;
+			}
+		}
 	}
 	return 0;
 }

@@ -33,6 +33,9 @@ typedef struct rill_partition {
 	uint64_t unsynced_records;    /* interval durability bookkeeping */
 	int64_t last_sync_ms;         /* wall clock of the last sync */
 	uint64_t checkpoint_recovery; /* recovery point last persisted */
+	uint64_t checkpoint_position; /* its byte position (active segment) */
+	uint64_t durable_segment;     /* base of the segment `durable` lies in */
+	uint64_t durable_position;    /* byte position of `durable` in it */
 	uint64_t checkpoint_log_start;/* log start last persisted */
 	int waiters;                  /* threads in data_cond */
 	int *event_fds;               /* eventfds of readers that asked for one */

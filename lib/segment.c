@@ -566,7 +566,19 @@ static const char *index_insane(const rill_index *index, const rill_segment *seg
 	return NULL;
 }
 
+static int index_load(rill_env *env, rill_segment *seg, uint64_t index_interval, bool rebuild);
+
 int rill__index_load(rill_env *env, rill_segment *seg, uint64_t index_interval)
+{
+	return index_load(env, seg, index_interval, true);
+}
+
+int rill__index_load_files(rill_env *env, rill_segment *seg)
+{
+	return index_load(env, seg, 0, false);
+}
+
+static int index_load(rill_env *env, rill_segment *seg, uint64_t index_interval, bool rebuild)
 {
 	rill_index *index = &seg->index;
 	if (index->loaded)
@@ -628,6 +640,10 @@ int rill__index_load(rill_env *env, rill_segment *seg, uint64_t index_interval)
 	/* Rebuild from the log: a hint that is wrong must not be trusted. */
 	rill__log(&env->logger, RILL_LOG_WARN, "index of segment %020" PRIu64 " in %s %s: rebuilding",
 	          seg->base_offset, seg->partition->dir, why);
+	if (!rebuild) {
+		rc = RILL_ECORRUPT; /* the caller rebuilds as part of recovery */
+		goto out;
+	}
 	index->running_max_ts = -1;
 	index->bytes_since_entry = 0;
 	index->loaded = true;

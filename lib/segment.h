@@ -130,6 +130,9 @@ int rill__index_persist(rill_env *env, rill_segment *seg);
  * missing, short or inconsistent pair is rebuilt by scanning the log.
  * index_interval is index.interval.bytes. */
 int rill__index_load(rill_env *env, rill_segment *seg, uint64_t index_interval);
+/* Only load and check the files: RILL_ECORRUPT (index left unloaded) when
+ * they do not check out, for recovery to rebuild while it scans. */
+int rill__index_load_files(rill_env *env, rill_segment *seg);
 
 /* Result of scanning batches in a segment. */
 typedef struct rill_scan {
