@@ -57,7 +57,7 @@ TEST_BIN := $(BUILD)/tests/check_rill
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all build deps lib examples test check test-run asan tsan demo bench bench-full fuzz install uninstall clean headertest
+.PHONY: rill.pc all build deps lib examples test check test-run asan tsan demo bench bench-full fuzz install uninstall clean headertest
 .DEFAULT_GOAL := all
 
 # Every entry point checks the build dependencies first: installs them as

@@ -974,6 +974,64 @@ START_TEST(test_unclean_shutdown_recovers_tail)
 }
 END_TEST
 
+
+/* ---------------------------------------------- background, stats, misc */
+
+static void advance_clock_log(void *ctx, int level, const char *message)
+{
+	(void)level;
+	if (strstr(message, "deleted segment") != NULL)
+		(*(int *)ctx)++;
+}
+
+START_TEST(test_background_thread_and_stats)
+{
+	ck_assert_uint_eq(rill_version_number(), RILL_VERSION_NUMBER);
+	ck_assert_str_eq(rill_version_string(), RILL_VERSION_STRING);
+	ck_assert_ptr_nonnull(rill_io_posix());
+	ck_assert_str_eq(rill_strerror(RILL_ELOCKED), "store is locked by another writer");
+	ck_assert_str_eq(rill_strerror(12345), "unknown error");
+	int deletions = 0;
+	rill_options o = RILL_OPTIONS_INIT;
+	o.log = advance_clock_log;
+	o.log_ctx = &deletions;
+	rill_store *s = NULL;
+	OK(rill_store_open(&s, store_path, &o));
+	rill_config c = small_config("interval");
+	OK(rill_config_set(&c, "flush.messages", "1000000"));
+	OK(rill_config_set(&c, "flush.ms", "1"));
+	OK(rill_config_set(&c, "retention.ms", "1000"));
+	OK(rill_topic_create(s, "bg", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "bg"));
+	append_range(t, 0, 600, 10); /* 2023 timestamps: expired */
+	FAILS(rill_store_start_background(s, 0), RILL_EINVAL);
+	OK(rill_store_start_background(s, 5));
+	FAILS(rill_store_start_background(s, 5), RILL_EINVAL);
+	/* The thread flushes (interval durability) and applies retention. */
+	rill_offsets off;
+	for (int i = 0; i < 400; i++) {
+		OK(rill_partition_offsets(&off, t, 0));
+		if (off.log_start == 600 && off.durable == 600)
+			break;
+		usleep(10000);
+	}
+	ck_assert_uint_eq(off.durable, 600);
+	ck_assert_uint_eq(off.log_start, 600);
+	ck_assert_int_gt(deletions, 0);
+	rill_store_stats st;
+	OK(rill_store_stats_get(&st, s));
+	ck_assert_uint_eq(st.topics, 1);
+	ck_assert_uint_eq(st.partitions, 1);
+	ck_assert_uint_eq(st.records_appended, 600);
+	ck_assert_uint_ge(st.fsyncs, 1);
+	ck_assert_uint_le(st.open_files, 4); /* only what is in use stays open */
+	FAILS(rill_store_stats_get(NULL, s), RILL_EINVAL);
+	rill_topic_close(t);
+	OK(rill_store_close(s)); /* stops the thread */
+}
+END_TEST
+
 Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -1000,6 +1058,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_readonly_beside_writer);
 	tcase_add_test(tc, test_corruption_is_reported_not_returned);
 	tcase_add_test(tc, test_unclean_shutdown_recovers_tail);
+	tcase_add_test(tc, test_background_thread_and_stats);
 	suite_add_tcase(s, tc);
 	TCase *cc = tcase_create("concurrency");
 	tcase_add_checked_fixture(cc, setup, teardown);
