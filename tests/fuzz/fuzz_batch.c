@@ -1,0 +1,365 @@
+/*
+ * fuzz_batch.c — libFuzzer target for the record batch codec (lib/batch.c).
+ *
+ * The input is a batch as it would be read from a segment. Each run:
+ *   1. parses, verifies and decodes the input exactly as given (the
+ *      checksum almost always fails here: this exercises header parsing and
+ *      the rejection paths);
+ *   2. re-seals a copy so the fuzzer gets past the checksum: the length
+ *      field is set to the input size (and, for codec 0, records_size to
+ *      the section size), then the checksum is recomputed by its definition
+ *      with a fixed partition key. The copy must now verify, and is decoded
+ *      to the end; a decoder error is fine, a crash, leak or UB is not;
+ *   3. when the copy decodes, re-encodes its records and decodes them again
+ *      (a round-trip oracle): every field must match, and for a plain
+ *      uncompressed CreateTime batch the re-encoding must be byte-identical
+ *      to the input, since every value has exactly one encoding.
+ * RILL_ASSERT aborts in these builds, so a broken invariant is a crash.
+ *
+ * Builds
+ *   fuzzer:  clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ilib \
+ *              tests/fuzz/fuzz_batch.c lib/batch.c lib/alloc.c lib/error.c \
+ *              -lzstd -lxxhash
+ *            ./a.out tests/fuzz/corpus/batch
+ *   replay:  cc -DRILL_FUZZ_REPLAY ... (same files); ./a.out DIR_OR_FILE...
+ *            runs every input once (make test runs the seed corpus so).
+ *   seeds:   cc -DRILL_FUZZ_GENERATE ...; ./a.out tests/fuzz/corpus/batch
+ *            writes the seed corpus: valid batches of various shapes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "batch.h"
+
+/* Inputs beyond this are cut: batches this size say nothing new. */
+#define FUZZ_INPUT_MAX (1u << 20)
+/* Decompressed sections beyond this are not decoded (same code path as a
+ * small one; a 1 GiB RLE frame would only slow the fuzzer down). */
+#define FUZZ_RECORDS_SIZE_MAX (16u << 20)
+/* The round-trip oracle runs on batches of at most this many records. */
+#define FUZZ_ORACLE_RECORDS_MAX 4096u
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static uint64_t fuzz_key(void)
+{
+	return rill__partition_key("fuzz", 0);
+}
+
+static void fuzz_check(int ok, const char *what)
+{
+	if (!ok) {
+		fprintf(stderr, "fuzz_batch: %s (%s)\n", what, rill_errmsg());
+		abort();
+	}
+}
+
+/* The checksum by its definition (docs/FORMAT.md), written out again
+ * rather than through rill__batch_seal, which asserts on its input. */
+static void reseal(uint8_t *batch, size_t size, uint64_t key)
+{
+	uint64_t records_hash = XXH3_64bits_withSeed(batch + RILL_BATCH_HEADER_SIZE,
+	                                             size - RILL_BATCH_HEADER_SIZE, key);
+	rill__put_u64(batch + 64, XXH3_64bits_withSeed(batch, 64, records_hash));
+}
+
+static void expect_same_bytes(const void *a, size_t a_len, const void *b, size_t b_len,
+                              const char *what)
+{
+	fuzz_check((a == NULL) == (b == NULL), what);
+	fuzz_check(a_len == b_len, what);
+	fuzz_check(a_len == 0 || memcmp(a, b, a_len) == 0, what);
+}
+
+/* Decode every record of a batch the decoder accepted; headers are copied
+ * out because the decoder reuses its array per record. Returns 0 or -1. */
+static int collect(rill_batch_decoder *dec, const uint8_t *batch, size_t size,
+                   rill_record **out_records, rill_header **out_headers,
+                   size_t *out_count)
+{
+	rill_record r;
+	size_t records = 0, headers = 0;
+
+	fuzz_check(rill__batch_decoder_start(dec, batch, size) == 0, "restart");
+	while (rill__batch_decoder_next(dec, &r) == 0) {
+		records++;
+		headers += r.header_count;
+	}
+	*out_records = calloc(records, sizeof(rill_record));
+	*out_headers = calloc(headers + 1, sizeof(rill_header));
+	if (*out_records == NULL || *out_headers == NULL)
+		return -1;
+	fuzz_check(rill__batch_decoder_start(dec, batch, size) == 0, "restart");
+	size_t h = 0;
+	for (size_t i = 0; i < records; i++) {
+		fuzz_check(rill__batch_decoder_next(dec, &r) == 0, "second decode");
+		if (r.header_count > 0)
+			memcpy(*out_headers + h, r.headers, r.header_count * sizeof(rill_header));
+		r.headers = *out_headers + h;
+		h += r.header_count;
+		(*out_records)[i] = r;
+	}
+	fuzz_check(rill__batch_decoder_next(dec, &r) == RILL_EAGAIN, "end of batch");
+	*out_count = records;
+	return 0;
+}
+
+static void round_trip(const uint8_t *batch, size_t size, const rill_batch_header *h)
+{
+	static rill_batch_encoder *enc;
+	static rill_batch_decoder *dec_a, *dec_b;
+	rill_record *records = NULL;
+	rill_header *headers = NULL;
+	size_t count = 0;
+	unsigned codec = h->attributes & RILL_BATCH_ATTR_COMPRESSION_MASK;
+	bool log_append = (h->attributes & RILL_BATCH_ATTR_TIMESTAMP_LOG_APPEND) != 0;
+
+	if (enc == NULL) {
+		fuzz_check(rill__batch_encoder_new(&enc) == 0, "encoder");
+		fuzz_check(rill__batch_decoder_new(&dec_a) == 0, "decoder");
+		fuzz_check(rill__batch_decoder_new(&dec_b) == 0, "decoder");
+	}
+	if (collect(dec_a, batch, size, &records, &headers, &count) != 0)
+		goto done;
+	fuzz_check(count == h->record_count, "record count");
+
+	rill_batch_params params = {
+		.compression = codec == 4 ? RILL_COMPRESSION_ZSTD : RILL_COMPRESSION_NONE,
+		.zstd_level = 1,
+		.timestamp_type = log_append ? RILL_TIMESTAMP_LOG_APPEND_TIME
+		                             : RILL_TIMESTAMP_CREATE_TIME,
+		.now_ms = h->max_timestamp,
+		.leader_epoch = h->leader_epoch,
+		.producer_id = h->producer_id,
+		.producer_epoch = h->producer_epoch,
+		.base_sequence = h->base_sequence,
+		.partition_key = fuzz_key(),
+		.max_batch_bytes = RILL_MESSAGE_BYTES_MAX,
+	};
+	uint8_t *again;
+	size_t again_size;
+	uint64_t hash;
+	fuzz_check(rill__batch_encode(enc, records, count, &params, &again, &again_size,
+	                              &hash) == 0, "re-encode");
+	rill__batch_seal(again, h->base_offset, INT64_MIN, hash);
+	fuzz_check(rill__batch_verify(again, again_size, fuzz_key()) == 0, "re-verify");
+	if (codec == 0 && h->attributes == 0)
+		expect_same_bytes(again, again_size, batch, size, "canonical re-encoding");
+
+	fuzz_check(rill__batch_decoder_start(dec_b, again, again_size) == 0, "re-start");
+	for (size_t i = 0; i < count; i++) {
+		const rill_record *a = &records[i];
+		rill_record b;
+		fuzz_check(rill__batch_decoder_next(dec_b, &b) == 0, "re-decode");
+		fuzz_check(a->offset == b.offset, "offset");
+		fuzz_check(a->timestamp_ms == b.timestamp_ms, "timestamp");
+		expect_same_bytes(a->key, a->key_len, b.key, b.key_len, "key");
+		expect_same_bytes(a->value, a->value_len, b.value, b.value_len, "value");
+		fuzz_check(a->header_count == b.header_count, "header count");
+		for (size_t j = 0; j < a->header_count; j++) {
+			expect_same_bytes(a->headers[j].name, a->headers[j].name_len,
+			                  b.headers[j].name, b.headers[j].name_len, "header name");
+			expect_same_bytes(a->headers[j].value, a->headers[j].value_len,
+			                  b.headers[j].value, b.headers[j].value_len, "header value");
+		}
+	}
+	rill_record end;
+	fuzz_check(rill__batch_decoder_next(dec_b, &end) == RILL_EAGAIN, "re-decode end");
+done:
+	free(records);
+	free(headers);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static rill_batch_decoder *dec;
+	rill_batch_header h;
+	uint64_t key = fuzz_key();
+
+	if (dec == NULL)
+		fuzz_check(rill__batch_decoder_new(&dec) == 0, "decoder");
+	if (size > FUZZ_INPUT_MAX)
+		size = FUZZ_INPUT_MAX;
+	uint8_t *batch = malloc(size > 0 ? size : 1);
+	if (batch == NULL)
+		return 0;
+	if (size > 0)
+		memcpy(batch, data, size);
+
+	/* 1. as given */
+	int parsed = rill__batch_parse_header(batch, size, RILL_MESSAGE_BYTES_MAX, &h);
+	int verified = rill__batch_verify(batch, size, key);
+	if (parsed != 0 || h.records_size <= FUZZ_RECORDS_SIZE_MAX) {
+		int rc = rill__batch_check_records(dec, batch, size);
+		fuzz_check(rc == 0 || rc == RILL_ECORRUPT, "check_records code");
+		fuzz_check(parsed == 0 || rc != 0, "decoded a batch whose header is bad");
+	}
+	(void)verified;
+
+	/* 2. re-sealed, so the records decoder gets the input */
+	if (size >= RILL_BATCH_HEADER_SIZE) {
+		rill__put_u32(batch + 8, (uint32_t)(size - RILL_BATCH_LOG_OVERHEAD));
+		if ((rill__get_u16(batch + 18) & RILL_BATCH_ATTR_COMPRESSION_MASK) == 0)
+			rill__put_u32(batch + 60, (uint32_t)(size - RILL_BATCH_HEADER_SIZE));
+		reseal(batch, size, key);
+		fuzz_check(rill__batch_verify(batch, size, key) == 0, "re-sealed batch fails");
+		fuzz_check(rill__batch_verify(batch, size, key ^ 1) == RILL_ECORRUPT,
+		           "verified under another key");
+		parsed = rill__batch_parse_header(batch, size, size, &h);
+		if (parsed == 0 && h.records_size <= FUZZ_RECORDS_SIZE_MAX) {
+			int rc = rill__batch_check_records(dec, batch, size);
+			fuzz_check(rc == 0 || rc == RILL_ECORRUPT, "check_records code");
+			/* 3. what decodes must survive a round trip */
+			if (rc == 0 && h.record_count <= FUZZ_ORACLE_RECORDS_MAX)
+				round_trip(batch, size, &h);
+		}
+	}
+	free(batch);
+	return 0;
+}
+
+#ifdef RILL_FUZZ_REPLAY
+#include <dirent.h>
+
+/* ---------------------------------------------------------------- replay */
+
+static int replay_file(const char *path, size_t *count)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL) {
+		perror(path);
+		return -1;
+	}
+	uint8_t *buf = malloc(FUZZ_INPUT_MAX + 1);
+	size_t n = buf ? fread(buf, 1, FUZZ_INPUT_MAX + 1, f) : 0;
+	fclose(f);
+	if (buf == NULL)
+		return -1;
+	LLVMFuzzerTestOneInput(buf, n);
+	free(buf);
+	(*count)++;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	size_t count = 0;
+	int failed = 0;
+	for (int i = 1; i < argc; i++) {
+		DIR *dir = opendir(argv[i]);
+		if (dir == NULL) {
+			failed |= replay_file(argv[i], &count) != 0;
+			continue;
+		}
+		struct dirent *e;
+		while ((e = readdir(dir)) != NULL) {
+			char path[4096];
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", argv[i], e->d_name);
+			failed |= replay_file(path, &count) != 0;
+		}
+		closedir(dir);
+	}
+	printf("fuzz_batch: replayed %zu inputs\n", count);
+	return failed ? 1 : 0;
+}
+#endif /* RILL_FUZZ_REPLAY */
+
+#ifdef RILL_FUZZ_GENERATE
+/* ------------------------------------------------------------ seed corpus */
+
+static void write_seed(const char *dir, const char *name, const uint8_t *p, size_t n)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	if (f == NULL || fwrite(p, 1, n, f) != n) {
+		perror(path);
+		exit(1);
+	}
+	fclose(f);
+}
+
+static void seed(rill_batch_encoder *enc, const char *dir, const char *name,
+                 const rill_record *records, size_t count, int compression,
+                 int timestamp_type, uint64_t base_offset)
+{
+	rill_batch_params params = {
+		.compression = compression, .zstd_level = 3,
+		.timestamp_type = timestamp_type, .now_ms = 1700000000000,
+		.leader_epoch = 4, .producer_id = -1, .producer_epoch = -1,
+		.base_sequence = -1, .partition_key = fuzz_key(),
+		.max_batch_bytes = RILL_MESSAGE_BYTES_MAX,
+	};
+	uint8_t *batch;
+	size_t size;
+	uint64_t hash;
+	fuzz_check(rill__batch_encode(enc, records, count, &params, &batch, &size,
+	                              &hash) == 0, name);
+	rill__batch_seal(batch, base_offset, INT64_MIN, hash);
+	write_seed(dir, name, batch, size);
+}
+
+int main(int argc, char **argv)
+{
+	static rill_record many[300];
+	static rill_header hdrs[8];
+	static char text[4096];
+	rill_batch_encoder *enc;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s DIR\n", argv[0]);
+		return 2;
+	}
+	fuzz_check(rill__batch_encoder_new(&enc) == 0, "encoder");
+	for (size_t i = 0; i < sizeof(text); i++)
+		text[i] = "the quick brown fox "[i % 20];
+	rill_header h8[8] = {
+		{"trace", 5, "abc", 3}, {"", 0, "", 0}, {"null", 4, NULL, 0},
+		{NULL, 0, NULL, 0}, {"x", 1, text, 300}, {"y", 1, "1", 1},
+		{"z", 1, NULL, 0}, {"content-type", 12, "json", 4},
+	};
+	memcpy(hdrs, h8, sizeof(h8));
+
+	rill_record one = {"key", 3, "value", 5, NULL, 0, 1234, 0};
+	seed(enc, argv[1], "one-record", &one, 1, RILL_COMPRESSION_NONE,
+	     RILL_TIMESTAMP_CREATE_TIME, 0);
+	rill_record minimal = {NULL, 0, NULL, 0, NULL, 0, 0, 0};
+	seed(enc, argv[1], "minimal", &minimal, 1, RILL_COMPRESSION_NONE,
+	     RILL_TIMESTAMP_CREATE_TIME, 5);
+	rill_record shapes[] = {
+		{NULL, 0, NULL, 0, NULL, 0, 1000, 0},           /* null key, tombstone */
+		{"", 0, "", 0, NULL, 0, 999, 0},                /* empty key and value */
+		{"k", 1, NULL, 0, hdrs, 4, -5, 0},              /* headers, negative ts */
+		{"k", 1, text, 200, hdrs, 8, RILL_TIMESTAMP_NOW, 0},
+		{NULL, 0, "v", 1, NULL, 0, INT64_MAX / 2, 0},
+	};
+	seed(enc, argv[1], "shapes", shapes, 5, RILL_COMPRESSION_NONE,
+	     RILL_TIMESTAMP_CREATE_TIME, 100);
+	seed(enc, argv[1], "shapes-zstd", shapes, 5, RILL_COMPRESSION_ZSTD,
+	     RILL_TIMESTAMP_CREATE_TIME, 100);
+	seed(enc, argv[1], "shapes-log-append", shapes, 5, RILL_COMPRESSION_NONE,
+	     RILL_TIMESTAMP_LOG_APPEND_TIME, 7);
+	for (size_t i = 0; i < 300; i++) {
+		rill_record r = {text + i, i % 17, text + i % 50, i % 40,
+		                 hdrs, i % 3, 1700000000000 + (int64_t)(i * 7 % 100) - 50, 0};
+		if (i % 9 == 0)
+			r.key = NULL, r.key_len = 0;
+		if (i % 11 == 0)
+			r.value = NULL, r.value_len = 0;
+		many[i] = r;
+	}
+	seed(enc, argv[1], "many", many, 40, RILL_COMPRESSION_NONE,
+	     RILL_TIMESTAMP_CREATE_TIME, 1 << 20);
+	seed(enc, argv[1], "many-zstd", many, 300, RILL_COMPRESSION_ZSTD,
+	     RILL_TIMESTAMP_CREATE_TIME, 1 << 20);
+	seed(enc, argv[1], "many-zstd-log-append", many, 300, RILL_COMPRESSION_ZSTD,
+	     RILL_TIMESTAMP_LOG_APPEND_TIME, 0);
+	rill__batch_encoder_free(enc);
+	return 0;
+}
+#endif /* RILL_FUZZ_GENERATE */
