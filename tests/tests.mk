@@ -48,7 +48,8 @@ fuzz-ci:
 
 fuzz-replay: $(FUZZ_NAMES:%=$(BUILD)/fuzz-replay/fuzz_%)
 	$(Q)for n in $(FUZZ_NAMES); do \
-		$(BUILD)/fuzz-replay/fuzz_$$n tests/fuzz/corpus/$$n tests/fuzz/crashes/$$n || exit 1; \
+		dirs=$$(ls -d tests/fuzz/corpus/$$n tests/fuzz/crashes/$$n 2>/dev/null); \
+		$(BUILD)/fuzz-replay/fuzz_$$n $$dirs || exit 1; \
 	done
 
 soak: $(TEST_BIN)
