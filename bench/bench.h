@@ -92,7 +92,8 @@ uint64_t bench_allocs(void);
  * LMDB's O_DSYNC meta-page writes are not calls and are not counted. */
 uint64_t bench_fsyncs(void);
 /* Resident set now and its peak since the last bench_rss_reset_peak(), MiB.
- * The reset writes 5 to /proc/self/clear_refs; if the kernel refuses, the
+ * The reset trims the heap (malloc_trim) and writes 5 to
+ * /proc/self/clear_refs; if the kernel refuses, the
  * peak is the process's lifetime peak (getrusage) and says so. */
 double bench_rss_mb(void);
 double bench_rss_peak_mb(void);
@@ -182,6 +183,11 @@ void bench_result(const bench_args *a, const bench_cfg *c, const char *metric,
 double bench_lookup(const char *scenario, const char *engine, long record_size,
                     long batch, long partitions, long producers,
                     const char *compression, int durable, const char *metric);
+/* The largest median of a metric over every configuration of a scenario
+ * and engine (NAN if none); `where` gets that configuration, *out_count
+ * the number of configurations. */
+double bench_worst(const char *scenario, const char *engine, const char *metric,
+                   char *where, size_t where_size, int *out_count);
 /* Print every result of `scenario` as a table: one block per configuration,
  * one row per engine, one column per metric, "median (min-max)". */
 void bench_print_table(const char *scenario);

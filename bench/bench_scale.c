@@ -60,7 +60,8 @@ int main(int argc, char **argv)
 			p.segment_index_bytes = 1 << 20;
 			p.preallocate = 0;
 			p.retention_bytes = -1;
-			p.max_open_files = a.max_open_files;
+			/* The scale scenario shows the bound: a 256-descriptor cache unless -F says otherwise. */
+			p.max_open_files = a.max_open_files > 0 ? a.max_open_files : 256;
 			void *engine;
 			uint64_t t0 = bench_now_ns();
 			if (engine_rill.open(&engine, &p) != 0) {

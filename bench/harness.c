@@ -84,6 +84,21 @@ static struct {
 	_Alignas(64) atomic_uint_fast64_t fsyncs;
 } counters;
 
+/* Sanitizers bring their own allocator: leave malloc alone under them
+ * (allocations are then not counted and read as 0). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define BENCH_COUNT_ALLOCS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+	__has_feature(memory_sanitizer)
+#define BENCH_COUNT_ALLOCS 0
+#endif
+#endif
+#ifndef BENCH_COUNT_ALLOCS
+#define BENCH_COUNT_ALLOCS 1
+#endif
+
+#if BENCH_COUNT_ALLOCS
 extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t count, size_t size);
 extern void *__libc_realloc(void *ptr, size_t size);
@@ -141,6 +156,8 @@ int posix_memalign(void **out, size_t alignment, size_t size)
 	*out = p;
 	return 0;
 }
+
+#endif /* BENCH_COUNT_ALLOCS */
 
 int fsync(int fd)
 {
@@ -200,6 +217,9 @@ double bench_rss_peak_mb(void)
 
 void bench_rss_reset_peak(void)
 {
+	/* give freed heap back first, so an earlier engine's garbage does not
+	 * count as this one's peak */
+	malloc_trim(0);
 	int fd = open("/proc/self/clear_refs", O_WRONLY);
 	int ok = 0;
 	if (fd >= 0) {
@@ -841,6 +861,28 @@ double bench_lookup(const char *scenario, const char *engine, long record_size,
 			return r->med;
 	}
 	return NAN;
+}
+
+static void config_text(char *buf, size_t size, const bench_cfg *c);
+
+double bench_worst(const char *scenario, const char *engine, const char *metric,
+                   char *where, size_t where_size, int *out_count)
+{
+	double worst = NAN;
+	int count = 0;
+	for (int i = 0; i < result_count; i++) {
+		const result_row *r = &results[i];
+		if (strcmp(r->cfg.scenario, scenario) != 0 ||
+		    strcmp(r->cfg.engine, engine) != 0 || strcmp(r->metric, metric) != 0)
+			continue;
+		count++;
+		if (isnan(worst) || r->med > worst) {
+			worst = r->med;
+			config_text(where, where_size, &r->cfg);
+		}
+	}
+	*out_count = count;
+	return worst;
 }
 
 /* 4 significant digits with an SI suffix: 12.35M, 987.6, 0.1234 */

@@ -20,6 +20,10 @@ P=$OUT/plots
 [ -f "$R" ] || { echo "plot: no $R"; exit 0; }
 rm -rf "$P"
 mkdir -p "$P"
+for c in append_batch append_partitions durable_producers durable_latency_cdf \
+	durable_latency_percentiles read_latency_cdf scan tail_latency_cdf scale; do
+	rm -f "$OUT/$c.png"
+done
 
 # results.csv: 1 program 2 scenario 3 engine 4 record_size 5 batch
 # 6 partitions 7 producers 8 compression 9 durability 10 data_mb 11 metric
@@ -46,6 +50,11 @@ has() {
 		[ -f "$f" ] && return 0
 	done
 	return 1
+}
+
+# spread NAME: 0 if the series of NAME have at least two distinct x values
+spread() {
+	[ "$(cat "$P/$1".*.dat 2>/dev/null | awk '{print $1}' | sort -u | wc -l)" -ge 2 ]
 }
 
 color() {
@@ -104,7 +113,7 @@ if has append_batch_100 || has append_batch_1024; then
 fi
 
 extract append_partitions results '$2 == "append" && $4 == 100 && $5 == 1000 && $8 == "none" && $11 == "records_per_s"' '$6' '$3 "-t" $7'
-if has append_partitions; then
+if has append_partitions && spread append_partitions; then
 	{
 		echo "$HEAD"
 		echo "set output '$OUT/append_partitions.png'"
@@ -117,7 +126,7 @@ fi
 # ------------------------------------------------------------ durable
 extract durable_rps results '$2 == "durable" && $5 == 1 && $11 == "records_per_s" && $4 == 100' '$7' '$3'
 extract durable_p99 results '$2 == "durable" && $5 == 1 && $11 == "lat_p99" && $4 == 100' '$7' '$3'
-if has durable_rps; then
+if has durable_rps && spread durable_rps; then
 	{
 		echo "$HEAD"
 		echo "set output '$OUT/durable_producers.png'"
@@ -214,7 +223,7 @@ fi
 extract scale_rps results '$2 == "scale" && $11 == "records_per_s"' '$6' '"records_per_s"'
 extract scale_fds results '$2 == "scale" && $11 == "open_fds"' '$6' '"open_fds"'
 extract scale_rss results '$2 == "scale" && $11 == "peak_rss"' '$6' '"peak_rss_MiB"'
-if has scale_rps; then
+if has scale_rps && spread scale_rps; then
 	{
 		echo "$HEAD"
 		echo "set output '$OUT/scale.png'"

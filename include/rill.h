@@ -576,9 +576,12 @@ RILL_API int rill_reader_next(rill_reader *reader, rill_record *out);
 RILL_API int rill_reader_wait(rill_reader *reader, int64_t timeout_ms);
 /**
  * A file descriptor that becomes readable when new records may be
- * available on this reader's partition (an eventfd). Poll it, then drain
- * with rill_reader_next until RILL_EAGAIN; rill clears it. Owned by the
- * reader; do not close. @return the fd, or a negative RILL_E* code.
+ * available on this reader's partition (an eventfd written by appends in
+ * this process). Poll it, read(2) 8 bytes to clear it, then drain with
+ * rill_reader_next until RILL_EAGAIN. Owned by the reader; do not close.
+ * Read-only stores have no writer in the process to signal it: they return
+ * RILL_EINVAL, and rill_reader_wait (which polls the files) is the way to
+ * wait there. @return the fd, or a negative RILL_E* code.
  */
 RILL_API int rill_reader_fd(rill_reader *reader);
 /** The offset the next rill_reader_next will return. */

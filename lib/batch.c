@@ -219,9 +219,14 @@ static size_t cursor_left(const cursor *c)
  * Read a canonical zigzag LEB128 integer of at most `bits` (32 or 64).
  * Returns NULL, or why the bytes are not one (the caller names the field).
  */
-static const char *read_varint(cursor *c, unsigned bits, int64_t *out)
+static inline const char *read_varint(cursor *c, unsigned bits, int64_t *out)
 {
 	RILL_ASSERT(bits == 32 || bits == 64);
+	/* Most lengths and deltas fit one byte: the decoder's hot path. */
+	if (c->pos < c->end && *c->pos < 0x80) {
+		*out = unzigzag(*c->pos++);
+		return NULL;
+	}
 	unsigned bytes_max = bits == 32 ? VARINT_BYTES_MAX : VARLONG_BYTES_MAX;
 	unsigned last_bits = bits - 7 * (bytes_max - 1); /* 4 or 1 */
 	uint64_t u = 0;
@@ -1073,8 +1078,13 @@ int rill__batch_decoder_next(rill_batch_decoder *dec, rill_record *out)
 		}
 		return RILL_EAGAIN;
 	}
+	const uint8_t *at = dec->records.pos;
 	int rc = read_record(dec, out);
-	if (rc != 0)
+	/* Out of memory is not a corrupt record: back to the record's start,
+	 * so the next call reads the same record again. */
+	if (rc == RILL_ENOMEM)
+		dec->records.pos = at;
+	else if (rc != 0)
 		dec->failed = true;
 	return rc;
 }

@@ -54,10 +54,16 @@ void rill__error_clear(void)
 
 int rill__error(int code, const char *fmt, ...)
 {
+	/* Format into a local buffer first: callers wrap an inner failure by
+	 * passing rill_errmsg() (this very buffer) as an argument, and
+	 * vsnprintf from a buffer into itself is undefined (it garbles the
+	 * message that names the file and offset). */
+	char message[ERRMSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(thread_errmsg, sizeof(thread_errmsg), fmt, ap);
+	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
+	memcpy(thread_errmsg, message, strlen(message) + 1);
 	return code;
 }
 

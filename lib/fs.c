@@ -46,12 +46,13 @@ int rill__atomic_write(const rill_io *io, const char *dir, const char *name,
 	if (err != 0)
 		return rill__io_error(err, "create", tmp);
 	size_t written = 0;
+	int interrupted = 0;
 	while (written < len) {
 		size_t done = 0;
 		err = io->pwrite(io->ctx, fd, (const char *)data + written, len - written,
 		                 written, &done);
-		if (err == -EINTR)
-			continue;
+		if (err == -EINTR && ++interrupted <= 1000)
+			continue; /* retried, but not forever (no hang) */
 		if (err != 0)
 			break;
 		if (done == 0) {
@@ -103,10 +104,24 @@ int rill__read_small_file(const rill_io *io, const char *path, char **out,
 		                 (unsigned long long)size, path);
 		goto out;
 	}
+	/* The whole file or an error: a prefix of topic.conf or topic.meta
+	 * can parse as valid text with other values (missing keys take their
+	 * defaults), so a short read must never pass as the content. */
 	size_t done = 0;
-	err = io->pread(io->ctx, fd, buf, (size_t)size, 0, &done);
-	if (err != 0) {
-		rc = rill__io_error(err, "read", path);
+	while (done < (size_t)size) {
+		size_t n = 0;
+		err = io->pread(io->ctx, fd, buf + done, (size_t)size - done, done, &n);
+		if (err != 0) {
+			rc = rill__io_error(err, "read", path);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		done += n;
+	}
+	if (done != (size_t)size) {
+		rc = rill__error(RILL_EIO, "read %s: %zu of %llu bytes (short read)", path, done,
+		                 (unsigned long long)size);
 		goto out;
 	}
 	buf[done] = '\0';

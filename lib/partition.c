@@ -75,12 +75,34 @@ static uint32_t index_entries_max(const rill_config *config)
 	return (uint32_t)n;
 }
 
+/* Reserve the active segment's index up front (the entries a full
+ * segment can need, capped by segment.index.bytes) so appends never
+ * reallocate it: no allocation per record after warm-up. The arrays are
+ * virtual memory until touched. Failure is not an error: appends then
+ * grow the index as they go. */
+static void reserve_active_index(const rill_config *config, rill_segment *seg)
+{
+	uint64_t interval = config->index_interval_bytes > RILL_BATCH_HEADER_SIZE
+	                        ? (uint64_t)config->index_interval_bytes
+	                        : RILL_BATCH_HEADER_SIZE;
+	uint64_t want = (uint64_t)config->segment_bytes / interval + 2;
+	if (want > seg->index.max_entries)
+		want = seg->index.max_entries;
+	uint64_t pow2 = 64;
+	while (pow2 < want)
+		pow2 *= 2;
+	if (rill__index_reserve(&seg->index, (uint32_t)(pow2 < seg->index.max_entries ? pow2 : want)) != 0)
+		rill__error_clear();
+}
+
 static uint64_t map_capacity(const rill_config *config)
 {
 	uint64_t cap = (uint64_t)config->segment_bytes + (uint64_t)config->max_message_bytes;
 	uint64_t page = 4096;
 	return (cap + page - 1) / page * page;
 }
+
+static int sync_active_locked(rill_partition *p);
 
 /* Fail the partition for good: nothing is acknowledged after this. */
 static void fail_partition(rill_partition *p, const char *what)
@@ -159,16 +181,23 @@ static int checkpoint_now(rill_partition *p)
 	if (durable >= seg->next_offset) {
 		cp.recovery = seg->next_offset;
 		cp.position = atomic_load(&seg->size);
-	} else if (p->durable_segment == seg->base_offset && durable >= seg->base_offset) {
-		/* The last sync's (offset, position) pair: everything before it
-		 * is synced, so recovery may start there. */
-		cp.position = p->durable_position;
 	} else {
-		/* A roll syncs the old segment, so the active segment's start is
-		 * always synced. */
-		RILL_ASSERT(durable >= seg->base_offset);
-		cp.recovery = seg->base_offset;
-		cp.position = 0;
+		/* The last sync's (offset, segment, position): everything before
+		 * it is synced, so recovery may start there. Without one (nothing
+		 * synced since open), the oldest segment: a full scan, but safe. */
+		bool found = false;
+		for (size_t i = p->segment_count; i-- > 0;) {
+			if (p->segments[i]->base_offset == p->durable_segment && durable >= p->durable_segment) {
+				cp.segment = p->durable_segment;
+				cp.position = p->durable_position;
+				found = true;
+				break;
+			}
+		}
+		if (!found) {
+			cp.segment = cp.recovery = p->segments[0]->base_offset;
+			cp.position = 0;
+		}
 	}
 	int rc = rill__index_persist(p->env, seg);
 	if (rc != 0)
@@ -458,8 +487,11 @@ static int recover_tail(rill_partition *p, size_t first, uint64_t position,
 			/* Is there valid data after the stop point? In a later
 			 * segment: that segment's roll synced this one, so this is
 			 * corruption of acknowledged data. */
-			if (i + 1 < p->segment_count && segment_starts_valid(p, p->segments[i + 1]) &&
-			    !p->env->repair) {
+			/* Only under durability=append does every roll sync the old
+			 * segment; under os and interval a torn older segment may
+			 * legitimately precede a surviving newer one. */
+			if (i + 1 < p->segment_count && p->config.durability == RILL_DURABILITY_APPEND &&
+			    segment_starts_valid(p, p->segments[i + 1]) && !p->env->repair) {
 				return rill__error(RILL_ECORRUPT,
 				                   "partition %s segment %020" PRIu64 " offset %" PRIu64 " position %" PRIu64 ": %s (valid segments follow)",
 				                   p->dir, seg->base_offset, scan.next_offset, scan.valid_end, scan.stop_reason);
@@ -614,9 +646,12 @@ static int load_partition(rill_partition *p, bool clean)
 				found = true;
 			}
 		}
-		if (!found || cp.recovery < cp.segment) {
+		/* Position 0 of a segment is its base offset, and only there: a
+		 * checkpoint saying otherwise would have recovery scan an empty
+		 * range yet set the log end to its recovery offset. */
+		if (!found || cp.recovery < cp.segment || (cp.position == 0) != (cp.recovery == cp.segment)) {
 			rill__log(&env->logger, RILL_LOG_WARN,
-			          "partition %s: checkpoint names segment %020" PRIu64 " which is not there; scanning the whole log",
+			          "partition %s: checkpoint names segment %020" PRIu64 " which is not there or does not match it; scanning the whole log",
 			          p->dir, cp.segment);
 			cp_usable = false;
 			clean = false;
@@ -743,7 +778,21 @@ static int load_partition(rill_partition *p, bool clean)
 			}
 		}
 		for (size_t i = rec; i + 1 < p->segment_count; i++) {
-			atomic_store(&p->segments[i]->sealed, true);
+			rill_segment *seg = p->segments[i];
+			atomic_store(&seg->sealed, true);
+			/* As at a roll: the last batch gets an entry, so the last time
+			 * entry of a sealed segment is its max timestamp, which the next
+			 * open reads instead of scanning (read_sealed_max_timestamp). A
+			 * scan adds entries only every index.interval.bytes. */
+			if (seg->last_batch_pos > 0 && seg->index.count < UINT32_MAX &&
+			    (seg->index.count == 0 ||
+			     rill__get_u32(seg->index.offsets + (size_t)(seg->index.count - 1) * RILL_OFFSET_INDEX_ENTRY + 4) <
+			         seg->last_batch_pos)) {
+				rc = rill__index_add(&seg->index, (uint32_t)(seg->last_batch_base - seg->base_offset),
+				                     (uint32_t)seg->last_batch_pos, seg->max_timestamp);
+				if (rc != 0)
+					goto out;
+			}
 			if (!env->readonly) {
 				rc = rill__index_persist(env, p->segments[i]);
 				if (rc != 0)
@@ -757,7 +806,29 @@ static int load_partition(rill_partition *p, bool clean)
 	}
 loaded:
 	{
+		/* Timestamps for stats and retention that a clean open did not
+		 * scan for: the first batch's header, the index's running max. */
+		rill_segment *first = p->segments[0];
+		if (first->first_timestamp < 0 && atomic_load(&first->size) >= RILL_BATCH_HEADER_SIZE &&
+		    rill__segment_pin(env, first, false) == 0) {
+			uint8_t header[RILL_BATCH_HEADER_SIZE];
+			size_t done = 0;
+			rill_batch_header h;
+			if (env->io->pread(env->io->ctx, first->fd, header, sizeof(header), 0, &done) == 0 &&
+			    done == sizeof(header) &&
+			    rill__batch_parse_header(header, sizeof(header), atomic_load(&first->size), &h) == 0)
+				first->first_timestamp = h.first_timestamp;
+			rill__segment_unpin(env, first);
+			rill__error_clear();
+		}
+		for (size_t i = 0; i < p->segment_count; i++) {
+			rill_segment *seg = p->segments[i];
+			if (seg->index.loaded && seg->index.running_max_ts > seg->max_timestamp)
+				seg->max_timestamp = seg->index.running_max_ts;
+		}
 		rill_segment *active = active_segment(p);
+		if (!env->readonly)
+			reserve_active_index(&p->config, active);
 		atomic_store(&p->next_offset, active->next_offset);
 		atomic_store(&p->durable, active->next_offset);
 		p->durable_segment = active->base_offset;
@@ -831,6 +902,11 @@ int rill__partition_open(rill_partition **out, rill_env *env, const char *dir,
 void rill__partition_set_config(rill_partition *p, const rill_config *config)
 {
 	pthread_mutex_lock(&p->lock);
+	/* Entering durability=append: first make everything durable, so the
+	 * rule "a roll syncs the old segment" holds for the whole log. */
+	if (config->durability == RILL_DURABILITY_APPEND && p->config.durability != RILL_DURABILITY_APPEND &&
+	    !p->env->readonly && !atomic_load(&p->failed))
+		sync_active_locked(p);
 	p->config = *config;
 	pthread_mutex_unlock(&p->lock);
 }
@@ -856,15 +932,54 @@ static bool should_roll(rill_partition *p, rill_segment *seg, size_t batch_size,
 	return false;
 }
 
-/* Sync the active segment now, under the lock (roll, close, maintenance). */
+/* Sync sealed segments that a roll left unsynced (durability os and
+ * interval roll without a sync, so the OS decides when to write them),
+ * then persist their indexes. Lock held. */
+static int sync_sealed_locked(rill_partition *p)
+{
+	if (!p->sealed_unsynced)
+		return 0;
+	for (size_t i = 0; i + 1 < p->segment_count; i++) {
+		rill_segment *seg = p->segments[i];
+		uint64_t size = atomic_load(&seg->size);
+		if (atomic_load(&seg->synced_size) >= size)
+			continue;
+		int rc = rill__segment_pin(p->env, seg, false);
+		if (rc != 0)
+			return rc;
+		int err = p->env->io->fdatasync(p->env->io->ctx, seg->fd);
+		rill__segment_unpin(p->env, seg);
+		if (err != 0) {
+			char path[RILL_PATH_MAX];
+			rill__segment_path(path, sizeof(path), p->dir, seg->base_offset, ".log");
+			rc = rill__io_error(err, "fdatasync", path);
+			fail_partition(p, rill_errmsg());
+			return rc;
+		}
+		atomic_fetch_add(&p->fsyncs, 1);
+		atomic_store(&seg->synced_size, size);
+		rc = rill__index_persist(p->env, seg);
+		if (rc != 0) {
+			fail_partition(p, rill_errmsg());
+			return rc;
+		}
+	}
+	p->sealed_unsynced = false;
+	return 0;
+}
+
+/* Sync everything now, under the lock (roll, close, maintenance). */
 static int sync_active_locked(rill_partition *p)
 {
+	int rc = sync_sealed_locked(p);
+	if (rc != 0)
+		return rc;
 	rill_segment *seg = active_segment(p);
 	uint64_t end = atomic_load(&p->next_offset);
 	uint64_t size = atomic_load(&seg->size);
 	if (atomic_load(&p->durable) >= end && atomic_load(&seg->synced_size) >= size)
 		return 0;
-	int rc = rill__segment_pin(p->env, seg, false);
+	rc = rill__segment_pin(p->env, seg, false);
 	if (rc != 0)
 		return rc;
 	int64_t t0 = p->env->io->monotonic_ns(p->env->io->ctx);
@@ -905,11 +1020,20 @@ static int trim_preallocation(rill_partition *p, rill_segment *seg)
 	if (rc != 0)
 		return rc;
 	int err = p->env->io->ftruncate(p->env->io->ctx, seg->fd, size);
+	/* The new size must be durable before a checkpoint trusts the sealed
+	 * segment's file size: the caller's sync is skipped when no data is
+	 * pending, and an unsynced trim lost to a power loss brings the
+	 * zeros back inside a segment that is never scanned again. */
+	const char *what = "truncate";
+	if (err == 0) {
+		err = p->env->io->fdatasync(p->env->io->ctx, seg->fd);
+		what = "fdatasync";
+	}
 	rill__segment_unpin(p->env, seg);
 	if (err != 0) {
 		char path[RILL_PATH_MAX];
 		rill__segment_path(path, sizeof(path), p->dir, seg->base_offset, ".log");
-		return rill__io_error(err, "truncate", path);
+		return rill__io_error(err, what, path);
 	}
 	seg->file_size = size;
 	seg->prealloc_end = size;
@@ -920,13 +1044,21 @@ static int roll(rill_partition *p, int64_t now)
 {
 	rill_segment *old = active_segment(p);
 	uint64_t base = atomic_load(&p->next_offset);
-	/* 1. The old segment is complete and synced before the new one takes
-	 *    a byte, so syncing only the active segment stays sufficient. */
-	int rc = trim_preallocation(p, old);
-	if (rc == 0)
-		rc = sync_active_locked(p);
-	if (rc != 0)
-		goto fail;
+	/* Under durability=append the old segment is complete and synced
+	 * before the new one takes a byte: a bad batch followed by a valid
+	 * later segment is then corruption, and each roll moves the recovery
+	 * point. Under os and interval nothing asks for durability at a roll,
+	 * so the sync is left to the next sync point (which covers sealed
+	 * segments too) and the append does not wait for the writeback. */
+	bool synced_roll = p->config.durability == RILL_DURABILITY_APPEND;
+	int rc = 0;
+	if (synced_roll) {
+		rc = trim_preallocation(p, old);
+		if (rc == 0)
+			rc = sync_active_locked(p);
+		if (rc != 0)
+			goto fail;
+	}
 	/* 2. Its index gets the last batch and goes to disk (synced data). */
 	if (old->last_batch_pos > 0 && old->index.count < UINT32_MAX) {
 		uint32_t last_pos = 0;
@@ -939,9 +1071,11 @@ static int roll(rill_partition *p, int64_t now)
 				goto fail;
 		}
 	}
-	rc = rill__index_persist(p->env, old);
-	if (rc != 0)
-		goto fail;
+	if (synced_roll) {
+		rc = rill__index_persist(p->env, old);
+		if (rc != 0)
+			goto fail;
+	}
 	/* 3. The new segment file exists durably (R2). */
 	rc = create_segment_file(p, base);
 	if (rc != 0)
@@ -953,6 +1087,7 @@ static int roll(rill_partition *p, int64_t now)
 	}
 	seg->map_capacity = map_capacity(&p->config);
 	seg->index.loaded = true;
+	reserve_active_index(&p->config, seg);
 	rc = push_segment(p, seg);
 	if (rc != 0) {
 		rill__segment_unref(p->env, seg);
@@ -963,9 +1098,13 @@ static int roll(rill_partition *p, int64_t now)
 	          p->dir, old->base_offset, base);
 	/* 4. The recovery point moves to the new segment (everything below
 	 *    is synced and indexed). */
-	rc = checkpoint_now(p);
-	if (rc != 0)
-		goto fail;
+	if (synced_roll) {
+		rc = checkpoint_now(p);
+		if (rc != 0)
+			goto fail;
+	} else {
+		p->sealed_unsynced = true;
+	}
 	(void)now;
 	return 0;
 fail:
@@ -980,6 +1119,12 @@ fail:
 static int preallocate(rill_partition *p, rill_segment *seg, uint64_t need_end)
 {
 	static const uint8_t zeros[65536];
+	/* Batches written while preallocation was off (durability os or
+	 * interval until an alter made it append, or preallocate altered to
+	 * true) lie past prealloc_end: the zero-fill, and the cut-back on its
+	 * failure, start at the end of the file, never over written data. */
+	if (seg->prealloc_end < seg->file_size)
+		seg->prealloc_end = seg->file_size;
 	if (need_end <= seg->prealloc_end)
 		return 0;
 	uint64_t limit = (uint64_t)p->config.segment_bytes;
@@ -1027,6 +1172,11 @@ static int sync_to(rill_partition *p, uint64_t target)
 		if (p->syncing) {
 			pthread_cond_wait(&p->sync_cond, &p->lock);
 			continue;
+		}
+		if (p->sealed_unsynced) {
+			int rc = sync_sealed_locked(p);
+			if (rc != 0)
+				return rc;
 		}
 		p->syncing = true;
 		rill_segment *seg = active_segment(p);
@@ -1301,6 +1451,50 @@ static rill_segment *find_segment(const rill_partition *p, uint64_t offset, size
 	return p->segments[lo - 1];
 }
 
+/* Is the index entry that sent a lookup to `pos` true to the log: a batch
+ * header starts there, with base offset base_max (at most base_max unless
+ * base_exact) and a max timestamp below max_ts_below? Index files pass only
+ * sanity checks at load (sizes, order, bounds), so an entry can still point
+ * mid-batch or understate a timestamp; a lookup that meets one starts from
+ * the segment's first batch instead, which costs a scan, never an error or
+ * a later answer. With last_batch, the batch must also end the segment.
+ * One header read. Segment pinned. */
+static bool index_hint_ok(rill_partition *p, rill_segment *seg, uint64_t pos, uint64_t base_max,
+                          bool base_exact, int64_t max_ts_below, bool last_batch)
+{
+	uint8_t *scratch = NULL;
+	size_t scratch_cap = 0;
+	const uint8_t *bytes = NULL;
+	rill_batch_header h;
+	uint64_t size = atomic_load(&seg->size);
+	bool ok = pos < size && size - pos >= RILL_BATCH_HEADER_SIZE &&
+	          rill__segment_bytes(p->env, seg, pos, RILL_BATCH_HEADER_SIZE, &scratch, &scratch_cap, &bytes) == 0 &&
+	          rill__batch_parse_header(bytes, RILL_BATCH_HEADER_SIZE, size - pos, &h) == 0 &&
+	          h.base_offset >= seg->base_offset && h.base_offset <= base_max &&
+	          (!base_exact || h.base_offset == base_max) && h.max_timestamp < max_ts_below &&
+	          (!last_batch || pos + rill__batch_total_size(&h) == size);
+	rill__free(scratch);
+	if (!ok)
+		rill__log(&p->env->logger, RILL_LOG_WARN,
+		          "partition %s segment %020" PRIu64 ": index entry at position %" PRIu64 " does not match the log; scanning from the segment start",
+		          p->dir, seg->base_offset, pos);
+	return ok;
+}
+
+/* May offset_for_timestamp skip sealed segment seg because its max
+ * timestamp is below ts? That max comes from the last time index entry (a
+ * hint read at open), and the last entry of a sealed segment describes its
+ * last batch, so check that batch before skipping records for good. */
+static bool segment_max_ok(rill_partition *p, rill_segment *seg)
+{
+	const rill_index *index = &seg->index;
+	if (index->count == 0 || seg->max_timestamp == INT64_MAX)
+		return false;
+	const uint8_t *last = index->offsets + (size_t)(index->count - 1) * RILL_OFFSET_INDEX_ENTRY;
+	return index_hint_ok(p, seg, rill__get_u32(last + 4), seg->base_offset + rill__get_u32(last), true,
+	                     seg->max_timestamp + 1, true);
+}
+
 /* Ensure a segment's index is loaded; the segment must be pinned. */
 static int ensure_index(rill_partition *p, rill_segment *seg)
 {
@@ -1330,7 +1524,8 @@ int rill__partition_offset_for_timestamp(rill_partition *p, int64_t ts, uint64_t
 		rc = ensure_index(p, seg);
 		if (rc == 0 && seg->max_timestamp == -2)
 			seg->max_timestamp = seg->index.running_max_ts;
-		if (rc != 0 || (seg->max_timestamp >= 0 && seg->max_timestamp < ts && i + 1 < p->segment_count)) {
+		if (rc != 0 || (seg->max_timestamp >= 0 && seg->max_timestamp < ts && i + 1 < p->segment_count &&
+		                segment_max_ok(p, seg))) {
 			rill__segment_unpin(p->env, seg);
 			if (rc != 0)
 				break;
@@ -1338,6 +1533,8 @@ int rill__partition_offset_for_timestamp(rill_partition *p, int64_t ts, uint64_t
 		}
 		uint32_t rel = 0;
 		uint64_t pos = rill__index_lookup_time(&seg->index, ts, &rel);
+		if (pos > 0 && !index_hint_ok(p, seg, pos, seg->base_offset + rel, true, ts, false))
+			pos = 0;
 		uint64_t end = atomic_load(&seg->size);
 		bool found = false;
 		while (pos < end && rc == 0) {
@@ -1601,6 +1798,8 @@ int rill__partition_locate(rill_partition *p, uint64_t offset, rill_reader_state
 		rc = ensure_index(p, seg);
 		if (rc == 0)
 			pos = rill__index_lookup_offset(&seg->index, (uint32_t)(offset - seg->base_offset));
+		if (rc == 0 && pos > 0 && !index_hint_ok(p, seg, pos, offset, false, INT64_MAX, false))
+			pos = 0;
 		rill__segment_unpin(p->env, seg);
 		if (rc != 0)
 			goto out;
@@ -1701,8 +1900,10 @@ int rill__partition_refresh(rill_partition *p)
 			goto out;
 		uint64_t size = atomic_load(&seg->size);
 		if (file_size > size) {
-			/* The mapping was sized for growth; a new size means remap. */
-			rill__segment_close_files(p->env, seg);
+			/* The mapping was sized for growth; a new size means remap,
+			 * unless a reader of this store still holds records of the old
+			 * mapping (then bytes past it are read with pread). */
+			rill__segment_close_files_if_unpinned(p->env, seg);
 			rill_scan scan;
 			rc = rill__segment_scan(p->env, seg, size, seg->next_offset, file_size, p->partition_key,
 			                        &seg->index, (uint64_t)p->config.index_interval_bytes, &scan);
@@ -1833,7 +2034,10 @@ int rill__partition_verify(rill_partition *p, rill_batch_decoder *dec,
 					} else if (h.base_offset != expect) {
 						snprintf(why, sizeof(why), "base offset %" PRIu64 ", expected %" PRIu64, h.base_offset, expect);
 						what = why;
-					} else if (rill__batch_check_records(dec, bytes, (size_t)total) != 0) {
+					} else if ((rc = rill__batch_check_records(dec, bytes, (size_t)total)) != 0) {
+						if (rc == RILL_ENOMEM)
+							break; /* out of memory is not a bad batch */
+						rc = 0;
 						snprintf(why, sizeof(why), "%s", rill_errmsg());
 						what = why;
 					}
@@ -1858,6 +2062,18 @@ int rill__partition_verify(rill_partition *p, rill_batch_decoder *dec,
 			expect = h.base_offset + h.last_offset_delta + 1;
 		}
 		rill__segment_unpin(p->env, seg);
+		if (rc == 0 && pos >= end && i + 1 < count && expect != list[i + 1]->base_offset) {
+			/* Dense across segments too: a sealed segment (a truncated
+			 * file, say) must end where the next one begins. */
+			(*problems)++;
+			if (fn != NULL) {
+				char why[200];
+				snprintf(why, sizeof(why), "segment ends at offset %" PRIu64 ", the next starts at %" PRIu64,
+				         expect, list[i + 1]->base_offset);
+				rill_verify_problem prob = {p->topic_name, p->number, seg->base_offset, pos, expect, why};
+				fn(arg, &prob);
+			}
+		}
 	}
 	for (size_t i = 0; i < count; i++)
 		rill__segment_unref(p->env, list[i]);

@@ -29,6 +29,7 @@ typedef struct rill_partition {
 	_Atomic uint64_t next_offset; /* log end: next offset to assign */
 	_Atomic uint64_t durable;     /* every offset below is synced */
 	bool syncing;                 /* a thread is inside fdatasync */
+	bool sealed_unsynced;         /* a roll without sync left sealed data unsynced */
 	_Atomic int failed;           /* sticky: an fsync or write failed */
 	uint64_t unsynced_records;    /* interval durability bookkeeping */
 	int64_t last_sync_ms;         /* wall clock of the last sync */

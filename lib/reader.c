@@ -33,6 +33,11 @@ void rill__reader_free_at_close(struct rill_reader *reader);
 
 static void end_batch(rill_reader *r)
 {
+	/* Stats are added per batch, not per record: one atomic per batch. */
+	if (r->unflushed_reads > 0) {
+		atomic_fetch_add_explicit(&r->partition->records_read, r->unflushed_reads, memory_order_relaxed);
+		r->unflushed_reads = 0;
+	}
 	if (r->st.pinned) {
 		rill__segment_unpin(r->partition->env, r->st.seg);
 		r->st.pinned = false;
@@ -154,9 +159,11 @@ int rill_reader_next(rill_reader *r, rill_record *out)
 				if (out->offset < r->position)
 					continue; /* before the seek target, inside its batch */
 				r->position = out->offset + 1;
-				atomic_fetch_add_explicit(&p->records_read, 1, memory_order_relaxed);
+				r->unflushed_reads++;
 				return 0;
 			}
+			if (rc == RILL_ENOMEM)
+				return rc; /* not corruption: the same record is retried */
 			if (rc != RILL_EAGAIN)
 				return corrupt(r, rill_errmsg());
 			r->st.pos += r->batch_size;
@@ -171,8 +178,14 @@ int rill_reader_next(rill_reader *r, rill_record *out)
 		uint64_t end = atomic_load_explicit(&seg->size, memory_order_acquire);
 		if (r->st.pos >= end) {
 			rc = rill__partition_next_segment(p, &r->st);
-			if (rc == 0)
+			if (rc == 0) {
+				/* A sealed segment that ends before the next one begins
+				 * (a truncated file): its missing offsets would otherwise
+				 * leave the reader short of the log end for good. */
+				if (r->st.seg->base_offset > r->position)
+					return corrupt(r, "offset gap: the segment starts after the expected offset");
 				continue;
+			}
 			if (env->readonly && !refreshed) {
 				/* The writer may have added data since. */
 				refreshed = true;
@@ -207,6 +220,10 @@ int rill_reader_next(rill_reader *r, rill_record *out)
 		}
 		if (h.base_offset > r->position)
 			return corrupt(r, "offset gap: the batch starts after the expected offset");
+		/* A sealed segment ends where the next begins: a batch reaching
+		 * past that overlaps the next segment (and the log end). */
+		if (atomic_load(&seg->sealed) && h.base_offset + h.last_offset_delta >= seg->next_offset)
+			return corrupt(r, "batch reaches past the segment's last offset");
 		rc = rill__segment_bytes(env, seg, r->st.pos, (size_t)total, &r->scratch, &r->scratch_cap, &bytes);
 		if (rc != 0)
 			return rc;
@@ -214,6 +231,8 @@ int rill_reader_next(rill_reader *r, rill_record *out)
 		if (rc != 0)
 			return corrupt(r, rill_errmsg());
 		rc = rill__batch_decoder_start(r->decoder, bytes, (size_t)total);
+		if (rc == RILL_ENOMEM)
+			return rc; /* not corruption: the next call starts the batch again */
 		if (rc != 0)
 			return corrupt(r, rill_errmsg());
 		atomic_fetch_add_explicit(&p->bytes_read, total, memory_order_relaxed);
@@ -248,7 +267,7 @@ int rill_reader_wait(rill_reader *r, int64_t timeout_ms)
 			if (has_data(r))
 				return 0;
 		}
-		return RILL_ETIMEDOUT;
+		return rill__error(RILL_ETIMEDOUT, "no new records in %lld ms", (long long)timeout_ms);
 	}
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
@@ -269,7 +288,7 @@ int rill_reader_wait(rill_reader *r, int64_t timeout_ms)
 			pthread_cond_wait(&p->data_cond, &p->lock);
 		} else if (pthread_cond_timedwait(&p->data_cond, &p->lock, &deadline) == ETIMEDOUT) {
 			if (atomic_load(&p->next_offset) <= r->position)
-				rc = RILL_ETIMEDOUT;
+				rc = rill__error(RILL_ETIMEDOUT, "no new records in %lld ms", (long long)timeout_ms);
 			break;
 		}
 	}

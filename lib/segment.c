@@ -144,6 +144,16 @@ void rill__segment_close_files(rill_env *env, rill_segment *seg)
 	pthread_mutex_unlock(&env->cache->lock);
 }
 
+bool rill__segment_close_files_if_unpinned(rill_env *env, rill_segment *seg)
+{
+	pthread_mutex_lock(&env->cache->lock);
+	bool unpinned = seg->users == 0;
+	if (unpinned)
+		close_files_locked(env, seg);
+	pthread_mutex_unlock(&env->cache->lock);
+	return unpinned;
+}
+
 static void evict_if_full(rill_env *env)
 {
 	rill_file_cache *cache = env->cache;
@@ -302,14 +312,18 @@ int rill__write_all(const rill_io *io, int fd, const void *buf, size_t len,
 {
 	size_t written = 0;
 	int zero_progress = 0;
+	int interrupted = 0;
 	while (written < len) {
 		size_t done = 0;
 		int err = io->pwrite(io->ctx, fd, (const uint8_t *)buf + written,
 		                     len - written, position + written, &done);
-		if (err == -EINTR || err == -EAGAIN)
+		/* Retried, but not forever: a table that never stops saying
+		 * EINTR would otherwise hang the caller with locks held. */
+		if ((err == -EINTR || err == -EAGAIN) && ++interrupted <= 1000)
 			continue;
 		if (err != 0)
 			return rill__io_error(err, "write", path);
+		interrupted = 0;
 		if (done == 0) {
 			/* A write that makes no progress again and again is a full
 			 * device that does not say so. */
@@ -486,7 +500,9 @@ int rill__index_persist(rill_env *env, rill_segment *seg)
 	uint32_t n = upto - index->persisted;
 	/* The files hold exactly `persisted` entries; a fresh pair is cut to
 	 * zero first so stale bytes from a rebuilt index cannot linger. */
-	rc = write_index_file(env, path, index->offsets + (size_t)index->persisted * RILL_OFFSET_INDEX_ENTRY,
+	/* n == 0 (a fresh, empty pair) may have no arrays at all: NULL + 0 is UB. */
+	rc = write_index_file(env, path,
+	                      n > 0 ? index->offsets + (size_t)index->persisted * RILL_OFFSET_INDEX_ENTRY : NULL,
 	                      (size_t)n * RILL_OFFSET_INDEX_ENTRY,
 	                      (uint64_t)index->persisted * RILL_OFFSET_INDEX_ENTRY, fresh);
 	if (rc != 0)
@@ -494,7 +510,8 @@ int rill__index_persist(rill_env *env, rill_segment *seg)
 	rc = rill__segment_path(path, sizeof(path), seg->partition->dir, seg->base_offset, ".timeindex");
 	if (rc != 0)
 		return rc;
-	rc = write_index_file(env, path, index->times + (size_t)index->persisted * RILL_TIME_INDEX_ENTRY,
+	rc = write_index_file(env, path,
+	                      n > 0 ? index->times + (size_t)index->persisted * RILL_TIME_INDEX_ENTRY : NULL,
 	                      (size_t)n * RILL_TIME_INDEX_ENTRY,
 	                      (uint64_t)index->persisted * RILL_TIME_INDEX_ENTRY, fresh);
 	if (rc != 0)

@@ -102,6 +102,9 @@ int rill__segment_pin(rill_env *env, rill_segment *seg, bool want_map);
 void rill__segment_unpin(rill_env *env, rill_segment *seg);
 /* Close descriptor and mapping now (segment must be unpinned). */
 void rill__segment_close_files(rill_env *env, rill_segment *seg);
+/* The same unless a reader has it pinned (its record pointers point into
+ * the mapping); returns whether it closed them. */
+bool rill__segment_close_files_if_unpinned(rill_env *env, rill_segment *seg);
 
 /* Get `len` bytes at `pos` of a pinned segment: a pointer into the mapping
  * when mapped, else pread into *scratch (grown as needed). */

@@ -133,7 +133,14 @@ static int collect_entry(void *arg, const char *name)
 	if (!rill__valid_topic_name(name))
 		return 0;
 	int type = 0;
-	if (store->env.io->stat(store->env.io->ctx, path, &type) != 0 || type != RILL_IO_DIR)
+	int err = store->env.io->stat(store->env.io->ctx, path, &type);
+	if (err != 0 && err != -ENOENT) {
+		/* Not knowing whether this is a topic must fail the open: a
+		 * skipped topic would look deleted (and its name free). */
+		ctx->rc = rill__io_error(err, "stat", path);
+		return 1;
+	}
+	if (err != 0 || type != RILL_IO_DIR)
 		return 0;
 	char **grown = rill__realloc(ctx->names, (ctx->count + 1) * sizeof(*grown));
 	if (grown == NULL) {
@@ -504,6 +511,22 @@ int rill_topic_create(rill_store *store, const char *name, int32_t partitions, c
 		rc = add_topic(store, t);
 		if (rc != 0)
 			rill__topic_state_close(t);
+	}
+	if (rc != 0) {
+		/* The files are in place but the topic could not be loaded (no
+		 * memory, an I/O error): take them away again, as a delete does,
+		 * so a failed create leaves nothing and the name stays free
+		 * (otherwise open says ENOTFOUND and create EEXIST until the next
+		 * store open). Best effort: if this fails too, the next open
+		 * loads the topic. */
+		char msg[512], gone[RILL_PATH_MAX];
+		snprintf(msg, sizeof(msg), "%s", rill_errmsg());
+		const rill_io *io = store->env.io;
+		if (rill__path(gone, sizeof(gone), "%s/%s%s", store->path, RILL_DELETED_PREFIX, name) == 0 &&
+		    rill__remove_tree(io, gone) == 0 && io->rename(io->ctx, path, gone) == 0 &&
+		    rill__sync_dir(io, store->path) == 0 && rill__remove_tree(io, gone) == 0)
+			rill__sync_dir(io, store->path);
+		rill__error(rc, "%s", msg);
 	}
 out:
 	pthread_mutex_unlock(&store->lock);
