@@ -475,6 +475,14 @@ static int recover_tail(rill_partition *p, size_t first, uint64_t position,
 		if (start == 0)
 			seg->first_timestamp = scan.first_timestamp;
 		expect_offset = scan.next_offset;
+		if (i == first && scan.valid_end < synced_position && scan.valid_end == file_size && !p->env->repair) {
+			/* The file ends below the recovery point (it was cut, or lost
+			 * its tail): synced, acknowledged data is gone. */
+			return rill__error(RILL_ECORRUPT,
+			                   "partition %s segment %020" PRIu64 " offset %" PRIu64 ": the file ends at position %" PRIu64
+			                   ", below the recovery point at position %" PRIu64 " (synced data lost)",
+			                   p->dir, seg->base_offset, scan.next_offset, file_size, synced_position);
+		}
 		if (scan.valid_end < file_size && i == first && scan.valid_end < synced_position &&
 		    !p->env->repair) {
 			/* Below the recovery point everything was synced: a bad

@@ -16,7 +16,8 @@
  *
  * Positioning: the segment by binary search on base offsets, then the
  * offset index (largest entry <= target), then at most one index interval
- * of batch headers is skipped (headers only; no checksum on skipped bytes).
+ * of batches is skipped, each checked against its checksum first (a
+ * damaged header must not make the reader step over records).
  */
 #include "store.h"
 
@@ -214,7 +215,16 @@ int rill_reader_next(rill_reader *r, rill_record *out)
 			return corrupt(r, rill_errmsg());
 		uint64_t total = rill__batch_total_size(&h);
 		if (h.base_offset + h.last_offset_delta < r->position) {
-			/* Entirely before the target: skip on the header alone. */
+			/* Entirely before the target: skipped, once its checksum
+			 * holds. A header alone is not enough: a damaged base offset
+			 * would have the reader step over records and, at the end
+			 * of the log, stop early without an error. */
+			rc = rill__segment_bytes(env, seg, r->st.pos, (size_t)total, &r->scratch, &r->scratch_cap, &bytes);
+			if (rc != 0)
+				return rc;
+			rc = rill__batch_verify(bytes, (size_t)total, p->partition_key);
+			if (rc != 0)
+				return corrupt(r, rill_errmsg());
 			r->st.pos += total;
 			continue;
 		}

@@ -184,6 +184,13 @@ static int find_extra(void *arg, const char *entry)
 	return 0;
 }
 
+static int count_entry(void *arg, const char *name)
+{
+	(void)name;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
 /* Remove partition directories past the count (interrupted add). */
 static int remove_extra_partitions(rill_store *store, rill_topic_state *t)
 {
@@ -195,6 +202,23 @@ static int remove_extra_partitions(rill_store *store, rill_topic_state *t)
 		if (rc == 0) {
 			char path[RILL_PATH_MAX];
 			rc = rill__path(path, sizeof(path), "%s/%s", t->dir, x.extra[i]);
+			/* An interrupted add leaves its directories empty: they are
+			 * opened (and take files) only after topic.meta names them
+			 * durably. One that holds files was named by topic.meta once,
+			 * so a count that no longer names it is damage (topic.meta has
+			 * no checksum: one flipped bit turns "3" into "2"), and its
+			 * data must not be deleted on that word. */
+			size_t entries = 0;
+			if (rc == 0) {
+				int e = io->list_dir(io->ctx, path, count_entry, &entries);
+				if (e != 0)
+					rc = rill__io_error(e, "list", path);
+				else if (entries > 0)
+					rc = rill__error(RILL_ECORRUPT,
+					                 "%s/%s says %d partitions, but %s holds %zu files: topic.meta is damaged "
+					                 "(nothing was removed)",
+					                 t->dir, RILL_TOPIC_META, (int)t->partition_count, path, entries);
+			}
 			if (rc == 0) {
 				rill__log(&store->env.logger, RILL_LOG_WARN,
 				          "topic %s: removing %s left by an interrupted add-partitions", t->name, x.extra[i]);

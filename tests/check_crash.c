@@ -8,9 +8,11 @@
  *       preallocation on and off, a clean close and reopen midway),
  *   (b) 2-4 threads appending keyed batches to two topics of three
  *       partitions, one of them zstd (half the batches compressed),
- *   (c) appends (a third without waiting for the sync) while retention
- *       deletes segments: retention.bytes, retention.ms on the sim clock,
- *       rill_delete_records, rill_topic_retain, rill_store_maintain,
+ *   (c) appends (a third without waiting for the sync; a third of the
+ *       topics with interval durability) while segments roll by size and
+ *       age and retention deletes them: retention.bytes, retention.ms on
+ *       the sim clock, rill_delete_records, rill_topic_retain,
+ *       rill_store_maintain,
  *   (d) topic create / delete / add-partitions / alter churn, appends to
  *       topics of every durability mode, sync, maintenance, reopen,
  * and any kind of damage to what was not synced (drop all, random subset,
@@ -53,6 +55,9 @@
  * point past the durable end, no torn-tail cut, no sync before a roll,
  * before delete_records' new start, of a temp file before its rename, of
  * a directory before the topic.meta that names it, ...): each fails it.
+ *
+ * Sections: hashing, filling · oracle · record generation · trial specs ·
+ * workloads · verification · one trial · accounting · tests.
  *
  * Figures are printed per test and summed in the last test of the suite.
  * Environment: RILL_TEST_SEED replays the workload seeds of a run;
@@ -525,7 +530,7 @@ static const char *record_diff(const rill_record *got, const rill_record *want)
 	return NULL;
 }
 
-/* ================================================================= trials */
+/* ============================================================= trial specs */
 
 typedef struct trial_spec {
 	int workload;        /* enum workload */
@@ -566,16 +571,23 @@ typedef struct trial {
 
 static void tfail(trial *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+static void spec_string(const trial_spec *sp, char *buf, size_t size);
+
+/* A check failed: keep the first message, with the line that replays it. */
 static void tfail(trial *t, const char *fmt, ...)
 {
 	pthread_mutex_lock(&t->lock);
 	t->out->problems++;
 	if (!t->out->failed) {
 		t->out->failed = true;
+		char spec[200];
+		spec_string(t->spec, spec, sizeof(spec));
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(t->out->msg, sizeof(t->out->msg), fmt, ap);
+		int n = vsnprintf(t->out->msg, sizeof(t->out->msg) - 256, fmt, ap);
 		va_end(ap);
+		size_t at = n < 0 ? 0 : strlen(t->out->msg);
+		snprintf(t->out->msg + at, sizeof(t->out->msg) - at, " [replay: RILL_CRASH_REPLAY=%s]", spec);
 	}
 	pthread_mutex_unlock(&t->lock);
 }
@@ -659,10 +671,8 @@ static void wlog(const wctx *w, const char *fmt, ...)
 static void op_failed(wctx *w, const char *what, int rc)
 {
 	if (!sim_is_dead(w->sim)) {
-		char spec[200];
-		spec_string(w->t->spec, spec, sizeof(spec));
-		tfail(w->t, "%s failed before the crash point: %s: %s [replay: RILL_CRASH_REPLAY=%s]", what,
-		      rill_strerror(rc), rill_errmsg(), spec);
+		tfail(w->t, "%s failed before the crash point: %s: %s", what,
+		      rill_strerror(rc), rill_errmsg());
 	}
 	w->stopped = true;
 }
@@ -871,7 +881,10 @@ static bool op_delete_records(wctx *w, int i, int32_t p)
 	topic_inc *ti = &w->o->inc[i];
 	rill_offsets off;
 	offsets_of(w, i, p, &off);
+	/* Half the time at the log end, where unsynced data may lie below. */
 	uint64_t target = off.log_start + rnd(&w->rng) % (off.log_end - off.log_start + 1);
+	if (rnd(&w->rng) % 2 == 0)
+		target = off.log_end;
 	part_oracle *po = &ti->parts[p];
 	if (target > po->start_hi)
 		po->start_hi = target;
@@ -973,6 +986,8 @@ static void wl_append(wctx *w)
 	c.segment_bytes = seg_sizes[rnd(&w->rng) % 4];
 	c.index_interval_bytes = intervals[rnd(&w->rng) % 3];
 	c.preallocate = (int)(rnd(&w->rng) % 2);
+	if (rnd(&w->rng) % 3 == 0)
+		c.segment_index_bytes = 240; /* 20 entries: the index fills and rolls */
 	int32_t parts = 1 + (int32_t)(rnd(&w->rng) % 2);
 	int steps = 24 + (int)(rnd(&w->rng) % 8);
 	if (!op_open_store(w))
@@ -1017,10 +1032,8 @@ static void *appender_main(void *arg)
 		int rc = append_batch(a->w->t, a->w->o, a->bg, sid, h, 0, NULL);
 		if (rc != 0) {
 			if (!sim_is_dead(a->w->sim)) {
-				char spec[200];
-				spec_string(a->w->t->spec, spec, sizeof(spec));
-				tfail(a->w->t, "concurrent rill_append failed before the crash point: %s: %s [replay: RILL_CRASH_REPLAY=%s]",
-				      rill_strerror(rc), rill_errmsg(), spec);
+				tfail(a->w->t, "concurrent rill_append failed before the crash point: %s: %s",
+				      rill_strerror(rc), rill_errmsg());
 			}
 			/* One more try on the failed (or failing) store, then stop. */
 			append_batch(a->w->t, a->w->o, a->bg, sid, h, 0, NULL);
@@ -1078,6 +1091,13 @@ static void wl_retention(wctx *w)
 	c.retention_bytes = 3000 + (int64_t)(rnd(&w->rng) % 4000);
 	c.retention_ms = (rnd(&w->rng) % 2) ? 20000 : 60000;
 	c.preallocate = (int)(rnd(&w->rng) % 2);
+	if (rnd(&w->rng) % 2)
+		c.segment_ms = 15000; /* rolls by age on the sim clock too */
+	if (rnd(&w->rng) % 3 == 0) {
+		/* Rolls that do not sync: acknowledged only by a later sync. */
+		c.durability = RILL_DURABILITY_INTERVAL;
+		c.flush_messages = 4;
+	}
 	int steps = 32 + (int)(rnd(&w->rng) % 8);
 	if (!op_open_store(w))
 		goto out;
@@ -1251,20 +1271,19 @@ static void verify_partition(vctx *v, int inc, int32_t p, rill_topic *h)
 	rill_offsets off;
 	int rc = rill_partition_offsets(&off, h, p);
 	if (rc != 0) {
-		tfail(t, "%s: offsets of %s-%d: %s [replay: RILL_CRASH_REPLAY=%s]", v->phase, ti->name, p,
-		      rill_errmsg(), v->spec);
+		tfail(t, "%s: offsets of %s-%d: %s", v->phase, ti->name, p, rill_errmsg());
 		return;
 	}
 	uint64_t ls = off.log_start, le = off.log_end;
 	if (ls < po->start_lo)
-		tfail(t, "%s: %s-%d log start %" PRIu64 " moved back below %" PRIu64 ", which was durably set [replay: RILL_CRASH_REPLAY=%s]",
-		      v->phase, ti->name, p, ls, po->start_lo, v->spec);
+		tfail(t, "%s: %s-%d log start %" PRIu64 " moved back below %" PRIu64 ", which was durably set",
+		      v->phase, ti->name, p, ls, po->start_lo);
 	if (ls > po->start_hi)
-		tfail(t, "%s: %s-%d log start %" PRIu64 " is past anything asked for (%" PRIu64 ") [replay: RILL_CRASH_REPLAY=%s]",
-		      v->phase, ti->name, p, ls, po->start_hi, v->spec);
+		tfail(t, "%s: %s-%d log start %" PRIu64 " is past anything asked for (%" PRIu64 ")",
+		      v->phase, ti->name, p, ls, po->start_hi);
 	if (le < ls) {
-		tfail(t, "%s: %s-%d log end %" PRIu64 " below log start %" PRIu64 " [replay: RILL_CRASH_REPLAY=%s]",
-		      v->phase, ti->name, p, le, ls, v->spec);
+		tfail(t, "%s: %s-%d log end %" PRIu64 " below log start %" PRIu64,
+		      v->phase, ti->name, p, le, ls);
 		return;
 	}
 	if (po->exact) {
@@ -1274,8 +1293,8 @@ static void verify_partition(vctx *v, int inc, int32_t p, rill_topic *h)
 		t->out->starts_moved += ls > 0;
 	}
 	if (po->exact && (ls != po->seen_start || le != po->seen_end))
-		tfail(t, "%s: %s-%d is [%" PRIu64 ", %" PRIu64 ") after a clean close of [%" PRIu64 ", %" PRIu64 ") [replay: RILL_CRASH_REPLAY=%s]",
-		      v->phase, ti->name, p, ls, le, po->seen_start, po->seen_end, v->spec);
+		tfail(t, "%s: %s-%d is [%" PRIu64 ", %" PRIu64 ") after a clean close of [%" PRIu64 ", %" PRIu64 ")",
+		      v->phase, ti->name, p, ls, le, po->seen_start, po->seen_end);
 
 	uint64_t n = le - ls;
 	seen_rec *seen = calloc(n ? n : 1, sizeof(*seen));
@@ -1287,8 +1306,7 @@ static void verify_partition(vctx *v, int inc, int32_t p, rill_topic *h)
 	rill_reader *r = NULL;
 	rc = rill_reader_open(&r, h, p, ls);
 	if (rc != 0) {
-		tfail(t, "%s: reader on %s-%d at %" PRIu64 ": %s [replay: RILL_CRASH_REPLAY=%s]", v->phase, ti->name, p,
-		      ls, rill_errmsg(), v->spec);
+		tfail(t, "%s: reader on %s-%d at %" PRIu64 ": %s", v->phase, ti->name, p, ls, rill_errmsg());
 		goto out;
 	}
 	uint32_t cur_sid = 0, cur_batch = 0, cur_next = 0, cur_count = 0;
@@ -1298,13 +1316,13 @@ static void verify_partition(vctx *v, int inc, int32_t p, rill_topic *h)
 		uint64_t at = ls + got;
 		rc = rill_reader_next(r, &rec);
 		if (rc != 0) {
-			tfail(t, "%s: %s-%d: reading offset %" PRIu64 " of [%" PRIu64 ", %" PRIu64 "): %s: %s [replay: RILL_CRASH_REPLAY=%s]",
-			      v->phase, ti->name, p, at, ls, le, rill_strerror(rc), rill_errmsg(), v->spec);
+			tfail(t, "%s: %s-%d: reading offset %" PRIu64 " of [%" PRIu64 ", %" PRIu64 "): %s: %s",
+			      v->phase, ti->name, p, at, ls, le, rill_strerror(rc), rill_errmsg());
 			break;
 		}
 		if (rec.offset != at) {
-			tfail(t, "%s: %s-%d: offset %" PRIu64 " read where %" PRIu64 " was expected (a hole) [replay: RILL_CRASH_REPLAY=%s]",
-			      v->phase, ti->name, p, rec.offset, at, v->spec);
+			tfail(t, "%s: %s-%d: offset %" PRIu64 " read where %" PRIu64 " was expected (a hole)",
+			      v->phase, ti->name, p, rec.offset, at);
 			break;
 		}
 		v->t->out->checked++;
@@ -1312,8 +1330,8 @@ static void verify_partition(vctx *v, int inc, int32_t p, rill_topic *h)
 		    memcmp(rec.headers[0].name, "rid", 3) != 0 || rec.headers[0].value == NULL ||
 		    rec.headers[0].value_len != RID_LEN) {
 			t->out->phantom++;
-			tfail(t, "%s: %s-%d offset %" PRIu64 ": a record the workload never wrote (no rid) [replay: RILL_CRASH_REPLAY=%s]",
-			      v->phase, ti->name, p, at, v->spec);
+			tfail(t, "%s: %s-%d offset %" PRIu64 ": a record the workload never wrote (no rid)",
+			      v->phase, ti->name, p, at);
 			continue;
 		}
 		const uint8_t *rid = rec.headers[0].value;
@@ -1340,27 +1358,27 @@ static void verify_partition(vctx *v, int inc, int32_t p, rill_topic *h)
 			const char *diff = record_diff(&rec, &v->g.rec);
 			if (diff != NULL) {
 				t->out->phantom++;
-				tfail(t, "%s: %s-%d offset %" PRIu64 " (stream %u batch %u record %u): %s differs from what was written [replay: RILL_CRASH_REPLAY=%s]",
-				      v->phase, ti->name, p, at, sid, batch, idx, diff, v->spec);
+				tfail(t, "%s: %s-%d offset %" PRIu64 " (stream %u batch %u record %u): %s differs from what was written",
+				      v->phase, ti->name, p, at, sid, batch, idx, diff);
 				continue;
 			}
 		}
 		if (why != NULL) {
 			t->out->phantom++;
-			tfail(t, "%s: %s-%d offset %" PRIu64 " (stream %u batch %u record %u): record %s [replay: RILL_CRASH_REPLAY=%s]",
-			      v->phase, ti->name, p, at, sid, batch, idx, why, v->spec);
+			tfail(t, "%s: %s-%d offset %" PRIu64 " (stream %u batch %u record %u): record %s",
+			      v->phase, ti->name, p, at, sid, batch, idx, why);
 			continue;
 		}
 		/* Whole batches: a batch starts at record 0 (or is cut by the log
 		 * start) and its records follow each other to its last. */
 		if (in_batch) {
 			if (sid != cur_sid || batch != cur_batch || idx != cur_next)
-				tfail(t, "%s: %s-%d offset %" PRIu64 ": stream %u batch %u record %u interrupts batch %u of stream %u at record %u [replay: RILL_CRASH_REPLAY=%s]",
-				      v->phase, ti->name, p, at, sid, batch, idx, cur_batch, cur_sid, cur_next, v->spec);
+				tfail(t, "%s: %s-%d offset %" PRIu64 ": stream %u batch %u record %u interrupts batch %u of stream %u at record %u",
+				      v->phase, ti->name, p, at, sid, batch, idx, cur_batch, cur_sid, cur_next);
 		} else {
 			if (idx != 0 && at != ls)
-				tfail(t, "%s: %s-%d offset %" PRIu64 ": batch %u of stream %u starts at record %u [replay: RILL_CRASH_REPLAY=%s]",
-				      v->phase, ti->name, p, at, batch, sid, idx, v->spec);
+				tfail(t, "%s: %s-%d offset %" PRIu64 ": batch %u of stream %u starts at record %u",
+				      v->phase, ti->name, p, at, batch, sid, idx);
 			batches[batch_count_seen++] = (uint64_t)sid << 32 | batch;
 		}
 		cur_sid = sid;
@@ -1374,18 +1392,18 @@ static void verify_partition(vctx *v, int inc, int32_t p, rill_topic *h)
 		rill_record rec;
 		rc = rill_reader_next(r, &rec);
 		if (rc != RILL_EAGAIN)
-			tfail(t, "%s: %s-%d: reading at the log end %" PRIu64 " gave %s, not RILL_EAGAIN [replay: RILL_CRASH_REPLAY=%s]",
-			      v->phase, ti->name, p, le, rill_strerror(rc), v->spec);
+			tfail(t, "%s: %s-%d: reading at the log end %" PRIu64 " gave %s, not RILL_EAGAIN",
+			      v->phase, ti->name, p, le, rill_strerror(rc));
 		if (in_batch)
-			tfail(t, "%s: %s-%d: the log ends inside batch %u of stream %u (record %u of %u) [replay: RILL_CRASH_REPLAY=%s]",
-			      v->phase, ti->name, p, cur_batch, cur_sid, cur_next, cur_count, v->spec);
+			tfail(t, "%s: %s-%d: the log ends inside batch %u of stream %u (record %u of %u)",
+			      v->phase, ti->name, p, cur_batch, cur_sid, cur_next, cur_count);
 	}
 	rill_reader_close(r);
 	qsort(batches, batch_count_seen, sizeof(*batches), compare_u64);
 	for (size_t i = 1; i < batch_count_seen; i++)
 		if (batches[i] == batches[i - 1])
-			tfail(t, "%s: %s-%d: batch %u of stream %u appears twice [replay: RILL_CRASH_REPLAY=%s]", v->phase,
-			      ti->name, p, (uint32_t)batches[i], (uint32_t)(batches[i] >> 32), v->spec);
+			tfail(t, "%s: %s-%d: batch %u of stream %u appears twice", v->phase,
+			      ti->name, p, (uint32_t)batches[i], (uint32_t)(batches[i] >> 32));
 	/* Every batch whose append returned 0 is at its offset if that offset
 	 * is still in the log; a durable one must still be in the log. */
 	for (size_t i = 0; i < po->n; i++) {
@@ -1399,13 +1417,13 @@ static void verify_partition(vctx *v, int inc, int32_t p, rill_topic *h)
 			             seen[at - ls].idx == k;
 			if (present && !right && at < le) {
 				t->out->lost++;
-				tfail(t, "%s: %s-%d offset %" PRIu64 " holds stream %u batch %u record %u, but the append of stream %u batch %u returned it there [replay: RILL_CRASH_REPLAY=%s]",
+				tfail(t, "%s: %s-%d offset %" PRIu64 " holds stream %u batch %u record %u, but the append of stream %u batch %u returned it there",
 				      v->phase, ti->name, p, at, seen[at - ls].stream, seen[at - ls].batch, seen[at - ls].idx,
-				      b->stream, b->batch, v->spec);
+				      b->stream, b->batch);
 			} else if (!present && b->durable && got == n) {
 				t->out->lost++;
-				tfail(t, "%s: %s-%d: acknowledged record at offset %" PRIu64 " (stream %u batch %u record %" PRIu64 ") lost; log is [%" PRIu64 ", %" PRIu64 ") [replay: RILL_CRASH_REPLAY=%s]",
-				      v->phase, ti->name, p, at, b->stream, b->batch, k, ls, le, v->spec);
+				tfail(t, "%s: %s-%d: acknowledged record at offset %" PRIu64 " (stream %u batch %u record %" PRIu64 ") lost; log is [%" PRIu64 ", %" PRIu64 ")",
+				      v->phase, ti->name, p, at, b->stream, b->batch, k, ls, le);
 			}
 		}
 	}
@@ -1440,8 +1458,8 @@ out:
 static void verify_problem(void *arg, const rill_verify_problem *pr)
 {
 	vctx *v = arg;
-	tfail(v->t, "%s: rill_verify: %s-%d segment %020" PRIu64 " position %" PRIu64 " offset %" PRIu64 ": %s [replay: RILL_CRASH_REPLAY=%s]",
-	      v->phase, pr->topic, pr->partition, pr->segment_base, pr->file_position, pr->offset, pr->what, v->spec);
+	tfail(v->t, "%s: rill_verify: %s-%d segment %020" PRIu64 " position %" PRIu64 " offset %" PRIu64 ": %s",
+	      v->phase, pr->topic, pr->partition, pr->segment_base, pr->file_position, pr->offset, pr->what);
 }
 
 /* The scrub agrees: every batch of every segment file checks out. */
@@ -1450,8 +1468,7 @@ static void verify_scrub(vctx *v)
 	uint64_t batches = 0, problems = 0;
 	int rc = rill_verify(v->store, NULL, verify_problem, v, &batches, &problems);
 	if (rc != 0 && problems == 0)
-		tfail(v->t, "%s: rill_verify: %s: %s [replay: RILL_CRASH_REPLAY=%s]", v->phase, rill_strerror(rc),
-		      rill_errmsg(), v->spec);
+		tfail(v->t, "%s: rill_verify: %s: %s", v->phase, rill_strerror(rc), rill_errmsg());
 }
 
 /* Which topics exist must match the oracle; each that exists is whole. */
@@ -1463,13 +1480,12 @@ static void verify_store(vctx *v)
 	memset(&names, 0, sizeof(names));
 	int rc = rill_topic_list(v->store, collect_name, &names);
 	if (rc != 0) {
-		tfail(t, "%s: rill_topic_list: %s [replay: RILL_CRASH_REPLAY=%s]", v->phase, rill_errmsg(), v->spec);
+		tfail(t, "%s: rill_topic_list: %s", v->phase, rill_errmsg());
 		return;
 	}
 	for (int i = 0; i < names.count; i++)
 		if (oracle_topic(o, names.names[i]) < 0)
-			tfail(t, "%s: topic %s exists but was never created [replay: RILL_CRASH_REPLAY=%s]", v->phase,
-			      names.names[i], v->spec);
+			tfail(t, "%s: topic %s exists but was never created", v->phase, names.names[i]);
 	for (int i = 0; i < o->inc_count; i++) {
 		topic_inc *ti = &o->inc[i];
 		if (oracle_topic(o, ti->name) != i)
@@ -1478,8 +1494,7 @@ static void verify_store(vctx *v)
 		switch (ti->state) {
 		case T_LIVE:
 			if (!present)
-				tfail(t, "%s: topic %s, created durably, is gone [replay: RILL_CRASH_REPLAY=%s]", v->phase,
-				      ti->name, v->spec);
+				tfail(t, "%s: topic %s, created durably, is gone", v->phase, ti->name);
 			break;
 		case T_PENDING_CREATE:
 			ti->state = present ? T_LIVE : T_DELETED;
@@ -1491,16 +1506,14 @@ static void verify_store(vctx *v)
 			break;
 		default:
 			if (present)
-				tfail(t, "%s: topic %s, deleted durably, came back [replay: RILL_CRASH_REPLAY=%s]", v->phase,
-				      ti->name, v->spec);
+				tfail(t, "%s: topic %s, deleted durably, came back", v->phase, ti->name);
 			break;
 		}
 		if (ti->state != T_LIVE || !present)
 			continue;
 		rc = rill_topic_open(&ti->handle, v->store, ti->name);
 		if (rc != 0) {
-			tfail(t, "%s: rill_topic_open(%s): %s [replay: RILL_CRASH_REPLAY=%s]", v->phase, ti->name,
-			      rill_errmsg(), v->spec);
+			tfail(t, "%s: rill_topic_open(%s): %s", v->phase, ti->name, rill_errmsg());
 			continue;
 		}
 		int32_t n = rill_topic_partitions(ti->handle);
@@ -1510,8 +1523,8 @@ static void verify_store(vctx *v)
 			ti->partitions = n;
 		ti->partitions_pending = 0;
 		if (n != ti->partitions) {
-			tfail(t, "%s: topic %s has %d partitions, expected %d [replay: RILL_CRASH_REPLAY=%s]", v->phase,
-			      ti->name, n, ti->partitions, v->spec);
+			tfail(t, "%s: topic %s has %d partitions, expected %d", v->phase,
+			      ti->name, n, ti->partitions);
 			continue;
 		}
 		rill_config c;
@@ -1522,8 +1535,7 @@ static void verify_store(vctx *v)
 			ti->config = ti->config_pending;
 		ti->alter_pending = false;
 		if (!config_eq(&c, &ti->config))
-			tfail(t, "%s: topic %s came back with another configuration [replay: RILL_CRASH_REPLAY=%s]", v->phase,
-			      ti->name, v->spec);
+			tfail(t, "%s: topic %s came back with another configuration", v->phase, ti->name);
 		for (int32_t p = 0; p < n; p++)
 			verify_partition(v, i, p, ti->handle);
 	}
@@ -1557,13 +1569,13 @@ static void append_after(vctx *v, batch_gen *bg)
 			rill_append_info info;
 			int rc = append_batch(t, o, bg, sid, ti->handle, RILL_APPEND_SYNC, &info);
 			if (rc != 0) {
-				tfail(t, "append to %s-%d after recovery: %s: %s [replay: RILL_CRASH_REPLAY=%s]", ti->name, p,
-				      rill_strerror(rc), rill_errmsg(), v->spec);
+				tfail(t, "append to %s-%d after recovery: %s: %s", ti->name, p,
+				      rill_strerror(rc), rill_errmsg());
 				continue;
 			}
 			if (info.base_offset != po->seen_end)
-				tfail(t, "append to %s-%d after recovery got offset %" PRIu64 ", the log end was %" PRIu64 " [replay: RILL_CRASH_REPLAY=%s]",
-				      ti->name, p, info.base_offset, po->seen_end, v->spec);
+				tfail(t, "append to %s-%d after recovery got offset %" PRIu64 ", the log end was %" PRIu64,
+				      ti->name, p, info.base_offset, po->seen_end);
 			rill_reader *r = NULL;
 			rc = rill_reader_open(&r, ti->handle, p, info.base_offset);
 			for (uint64_t k = info.base_offset; rc == 0 && k <= info.last_offset; k++) {
@@ -1574,12 +1586,12 @@ static void append_after(vctx *v, batch_gen *bg)
 				gen_record(&v->g, o, sid, 0, (uint32_t)(k - info.base_offset));
 				const char *diff = rec.offset != k ? "offset" : record_diff(&rec, &v->g.rec);
 				if (diff != NULL)
-					tfail(t, "%s-%d offset %" PRIu64 " read back after recovery: %s differs [replay: RILL_CRASH_REPLAY=%s]",
-					      ti->name, p, k, diff, v->spec);
+					tfail(t, "%s-%d offset %" PRIu64 " read back after recovery: %s differs",
+					      ti->name, p, k, diff);
 			}
 			if (rc != 0)
-				tfail(t, "reading back %s-%d after recovery: %s: %s [replay: RILL_CRASH_REPLAY=%s]", ti->name, p,
-				      rill_strerror(rc), rill_errmsg(), v->spec);
+				tfail(t, "reading back %s-%d after recovery: %s: %s", ti->name, p,
+				      rill_strerror(rc), rill_errmsg());
 			rill_reader_close(r);
 			po->seen_end = info.last_offset + 1;
 		}
@@ -1593,6 +1605,8 @@ static void close_handles(oracle *o)
 		o->inc[i].handle = NULL;
 	}
 }
+
+/* =============================================================== one trial */
 
 /* Debugging: the files left after a crash, with their sizes. */
 static void dump_sizes(sim_fs *sim, const char *dir, int depth)
@@ -1702,8 +1716,7 @@ static void run_trial(const trial_spec *sp, trial_out *out, bool verbose)
 	int rc = rill_store_open(&v.store, STORE_PATH, &opts);
 	out->recovery_mutations = sim_mutations(sim) - m0;
 	if (rc != 0) {
-		tfail(&t, "reopen after the crash failed: %s: %s [replay: RILL_CRASH_REPLAY=%s]", rill_strerror(rc),
-		      rill_errmsg(), v.spec);
+		tfail(&t, "reopen after the crash failed: %s: %s", rill_strerror(rc), rill_errmsg());
 		goto done;
 	}
 	rill_store_stats st;
@@ -1718,8 +1731,7 @@ static void run_trial(const trial_spec *sp, trial_out *out, bool verbose)
 	rc = rill_store_close(v.store);
 	v.store = NULL;
 	if (rc != 0) {
-		tfail(&t, "clean close after recovery failed: %s: %s [replay: RILL_CRASH_REPLAY=%s]", rill_strerror(rc),
-		      rill_errmsg(), v.spec);
+		tfail(&t, "clean close after recovery failed: %s: %s", rill_strerror(rc), rill_errmsg());
 		goto done;
 	}
 	oracle_all_durable(o);
@@ -1734,14 +1746,13 @@ static void run_trial(const trial_spec *sp, trial_out *out, bool verbose)
 		}
 	rc = rill_store_open(&v.store, STORE_PATH, &opts);
 	if (rc != 0) {
-		tfail(&t, "reopen after a clean close failed: %s: %s [replay: RILL_CRASH_REPLAY=%s]", rill_strerror(rc),
-		      rill_errmsg(), v.spec);
+		tfail(&t, "reopen after a clean close failed: %s: %s", rill_strerror(rc), rill_errmsg());
 		goto done;
 	}
 	ck_assert_int_eq(rill_store_stats_get(&st, v.store), 0);
 	if (!st.clean_open || st.recovered_bytes_scanned != 0)
-		tfail(&t, "open after a clean close: clean_open %d, %" PRIu64 " bytes scanned [replay: RILL_CRASH_REPLAY=%s]",
-		      st.clean_open, st.recovered_bytes_scanned, v.spec);
+		tfail(&t, "open after a clean close: clean_open %d, %" PRIu64 " bytes scanned",
+		      st.clean_open, st.recovered_bytes_scanned);
 	v.phase = "after a clean close";
 	verify_store(&v);
 	verify_scrub(&v);
@@ -1749,8 +1760,7 @@ static void run_trial(const trial_spec *sp, trial_out *out, bool verbose)
 	rc = rill_store_close(v.store);
 	v.store = NULL;
 	if (rc != 0)
-		tfail(&t, "second clean close failed: %s: %s [replay: RILL_CRASH_REPLAY=%s]", rill_strerror(rc),
-		      rill_errmsg(), v.spec);
+		tfail(&t, "second clean close failed: %s: %s", rill_strerror(rc), rill_errmsg());
 done:
 	if (v.store != NULL) {
 		close_handles(o);
