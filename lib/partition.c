@@ -105,11 +105,165 @@ static uint64_t map_capacity(const rill_config *config)
 static int sync_active_locked(rill_partition *p);
 
 /* Fail the partition for good: nothing is acknowledged after this. */
+static void write_failed_marker(rill_partition *p);
+static int delete_segment_files(rill_partition *p, uint64_t base);
+static int checkpoint_now(rill_partition *p);
+
+/* Fail the partition for good: nothing is acknowledged after this. The
+ * durable end is recorded (best effort) in partition.failed, because
+ * after a failed fsync the page cache may still serve bytes that will
+ * never reach the disk: a restart without a reboot would read them back
+ * as valid and build on them. The next open cuts the log there. */
 static void fail_partition(rill_partition *p, const char *what)
 {
-	if (atomic_exchange(&p->failed, 1) == 0)
+	if (atomic_exchange(&p->failed, 1) == 0) {
 		rill__log(&p->env->logger, RILL_LOG_ERROR, "partition %s failed: %s", p->dir, what);
+		write_failed_marker(p);
+	}
 	pthread_cond_broadcast(&p->sync_cond);
+}
+
+/* ============================================================ failed marker */
+
+#define FAILED_MARKER_FILE "partition.failed"
+
+static void write_failed_marker(rill_partition *p)
+{
+	if (p->env->readonly || p->segment_count == 0)
+		return;
+	char saved[512];
+	snprintf(saved, sizeof(saved), "%s", rill_errmsg());
+	char text[CHECKPOINT_TEXT_MAX];
+	int n = snprintf(text, sizeof(text),
+	                 "rill-partition-failed 1 durable=%" PRIu64 " segment=%" PRIu64 " position=%" PRIu64,
+	                 atomic_load(&p->durable), p->durable_segment, p->durable_position);
+	uint64_t sum = XXH3_64bits(text, (size_t)n);
+	n += snprintf(text + n, sizeof(text) - (size_t)n, " checksum=%016" PRIx64 "\n", sum);
+	if (rill__atomic_write(p->env->io, p->dir, FAILED_MARKER_FILE, text, (size_t)n) != 0)
+		rill__log(&p->env->logger, RILL_LOG_ERROR, "partition %s: cannot record the durable end: %s",
+		          p->dir, rill_errmsg());
+	rill__error(RILL_OK, "%s", saved); /* the caller reports the original failure */
+}
+
+/* At open: cut the log back to the durable end a failed partition
+ * recorded. Everything after it was written after the last successful
+ * sync, so under durability=append it was never acknowledged; under os and
+ * interval nothing past a sync is promised. */
+static int apply_failed_marker(rill_partition *p)
+{
+	char path[RILL_PATH_MAX];
+	int rc = rill__path(path, sizeof(path), "%s/%s", p->dir, FAILED_MARKER_FILE);
+	if (rc != 0)
+		return rc;
+	char *text = NULL;
+	size_t len = 0;
+	rc = rill__read_small_file(p->env->io, path, &text, &len, CHECKPOINT_TEXT_MAX);
+	if (rc == RILL_ENOTFOUND) {
+		rill__error_clear();
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	unsigned long long v[4];
+	const char *mark = strstr(text, " checksum=");
+	bool valid = mark != NULL &&
+	             sscanf(text, "rill-partition-failed 1 durable=%llu segment=%llu position=%llu checksum=%16llx",
+	                    &v[0], &v[1], &v[2], &v[3]) == 4 &&
+	             XXH3_64bits(text, (size_t)(mark - text)) == (uint64_t)v[3];
+	rill__free(text);
+	uint64_t durable = v[0], base = v[1], position = v[2];
+	size_t k = p->segment_count;
+	if (valid) {
+		for (size_t i = 0; i < p->segment_count; i++)
+			if (p->segments[i]->base_offset == base)
+				k = i;
+	}
+	uint64_t end = atomic_load(&p->next_offset);
+	if (!valid || k == p->segment_count || durable < base || durable < p->log_start) {
+		if (valid && durable < end)
+			rill__log(&p->env->logger, RILL_LOG_WARN,
+			          "partition %s: %s does not match the log; ignored", p->dir, FAILED_MARKER_FILE);
+	} else if (durable < end) {
+		rill_segment *seg = p->segments[k];
+		rc = rill__segment_pin(p->env, seg, false);
+		if (rc != 0)
+			return rc;
+		rc = rill__index_load(p->env, seg, (uint64_t)p->config.index_interval_bytes);
+		/* The marker must point at a batch boundary with that offset. */
+		uint64_t from = 0;
+		if (rc == 0)
+			from = rill__index_lookup_offset(&seg->index, (uint32_t)(durable - seg->base_offset));
+		rill_scan scan;
+		uint64_t expect = seg->base_offset;
+		if (rc == 0 && from > 0) {
+			/* the entry's own offset */
+			for (uint32_t i = 0; i < seg->index.count; i++) {
+				if (rill__get_u32(seg->index.offsets + (size_t)i * RILL_OFFSET_INDEX_ENTRY + 4) == from)
+					expect = seg->base_offset + rill__get_u32(seg->index.offsets + (size_t)i * RILL_OFFSET_INDEX_ENTRY);
+			}
+		}
+		if (rc == 0)
+			rc = rill__segment_scan(p->env, seg, from, expect, position, p->partition_key, NULL, 0, &scan);
+		rill__segment_unpin(p->env, seg);
+		if (rc != 0)
+			return rc;
+		if (scan.valid_end != position || scan.next_offset != durable) {
+			rill__log(&p->env->logger, RILL_LOG_WARN,
+			          "partition %s: %s does not match the log; ignored", p->dir, FAILED_MARKER_FILE);
+		} else {
+			rill__log(&p->env->logger, RILL_LOG_WARN,
+			          "partition %s: cutting offsets %" PRIu64 "..%" PRIu64 " written after a failed fsync",
+			          p->dir, durable, end - 1);
+			while (p->segment_count > k + 1) {
+				rill_segment *gone = p->segments[p->segment_count - 1];
+				rill__segment_close_files(p->env, gone);
+				rc = delete_segment_files(p, gone->base_offset);
+				if (rc != 0)
+					return rc;
+				p->segment_count--;
+				rill__segment_unref(p->env, gone);
+			}
+			rc = rill__segment_pin(p->env, seg, false);
+			if (rc != 0)
+				return rc;
+			int err = p->env->io->ftruncate(p->env->io->ctx, seg->fd, position);
+			if (err == 0)
+				err = p->env->io->fdatasync(p->env->io->ctx, seg->fd);
+			rill__segment_unpin(p->env, seg);
+			if (err != 0)
+				return rill__io_error(err, "truncate", p->dir);
+			atomic_store(&seg->sealed, false);
+			atomic_store(&seg->size, position);
+			atomic_store(&seg->synced_size, position);
+			seg->file_size = seg->prealloc_end = position;
+			seg->next_offset = durable;
+			rill__index_truncate(&seg->index, position);
+			seg->index.persisted = 0; /* rewrite the files at the next persist */
+			if (scan.batches > 0) {
+				/* segment_scan recorded the last batch's position */
+				if (scan.max_timestamp > seg->index.running_max_ts)
+					seg->index.running_max_ts = scan.max_timestamp;
+			}
+			seg->max_timestamp = seg->index.running_max_ts;
+			uint64_t last_entry = seg->index.count > 0
+			                          ? rill__get_u32(seg->index.offsets + (size_t)(seg->index.count - 1) * RILL_OFFSET_INDEX_ENTRY + 4)
+			                          : 0;
+			seg->index.bytes_since_entry = position - last_entry;
+			atomic_store(&p->next_offset, durable);
+			atomic_store(&p->durable, durable);
+			p->durable_segment = seg->base_offset;
+			p->durable_position = position;
+			rc = rill__sync_dir(p->env->io, p->dir);
+			if (rc == 0)
+				rc = checkpoint_now(p);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	int err = p->env->io->unlink(p->env->io->ctx, path);
+	if (err != 0 && err != -ENOENT)
+		return rill__io_error(err, "remove", path);
+	return rill__sync_dir(p->env->io, p->dir);
 }
 
 /* ================================================================ checkpoint */
@@ -899,6 +1053,8 @@ int rill__partition_open(rill_partition **out, rill_env *env, const char *dir,
 	pthread_cond_init(&p->data_cond, NULL);
 	p->last_sync_ms = env->io->now_ms(env->io->ctx);
 	int rc = load_partition(p, clean);
+	if (rc == 0 && !env->readonly)
+		rc = apply_failed_marker(p);
 	if (rc != 0) {
 		partition_free(p);
 		return rc;

@@ -2040,8 +2040,8 @@ END_TEST
 
 /* ------------------------------------------------------------ known gaps */
 
-/* Known gap (fsyncgate across a reopen; not run unless
- * RILL_FAULT_KNOWN_GAPS=1). An fdatasync fails: the kernel reports the
+/* fsyncgate across a reopen (a known gap until partition.failed existed:
+ * now a regression test). An fdatasync fails: the kernel reports the
  * error once and marks the pages clean (the sim's default model, as Linux
  * since 4.13), so the batch is in the page cache but will never reach the
  * disk. rill fails the partition, as it must. But a reopen without a
@@ -2050,11 +2050,11 @@ END_TEST
  * appends are acknowledged after it. A power loss then leaves a hole
  * below acknowledged records: the next open fails, or reads stop at the
  * hole. PostgreSQL's answer is to redo from its WAL after such a failure;
- * rill's would be to rewrite (not only read) every byte after the
- * recovery point at an unclean open before trusting it. */
+ * rill's is partition.failed: the failing partition records its durable
+ * end, and the next open cuts the log back to it before anything else. */
 START_TEST(test_gap_fsync_failure_then_reopen)
 {
-	snprintf(ctx_text, sizeof(ctx_text), "[known gap: fdatasync fails, reopen, append, power loss] ");
+	snprintf(ctx_text, sizeof(ctx_text), "[fdatasync fails, reopen, append, power loss] ");
 	sim_fs *sim = new_sim();
 	rill_options o = sim_options(sim);
 	rill_store *s = NULL;
@@ -2128,12 +2128,10 @@ Suite *faults_suite(void)
 	tcase_add_loop_test(cor, test_truncate_last_segment, 0, 2);
 	tcase_add_loop_test(cor, test_damaged_hints, 0, 2);
 	suite_add_tcase(s, cor);
-	if (known_gaps()) {
-		/* Cases that fail today: reported, not run by default. */
-		TCase *gaps = tcase_create("known_gaps");
-		tcase_set_timeout(gaps, 300);
-		tcase_add_test(gaps, test_gap_fsync_failure_then_reopen);
-		suite_add_tcase(s, gaps);
-	}
+	/* Once a known gap, now fixed (partition.failed): kept as a regression test. */
+	TCase *fsyncgate = tcase_create("fsyncgate");
+	tcase_set_timeout(fsyncgate, 300);
+	tcase_add_test(fsyncgate, test_gap_fsync_failure_then_reopen);
+	suite_add_tcase(s, fsyncgate);
 	return s;
 }
