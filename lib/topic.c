@@ -34,6 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <xxhash.h>
+
 #include "config.h"
 #include "fs.h"
 #include "partitioner.h"
@@ -42,10 +44,25 @@
 
 /* ============================================================= meta files */
 
+/*
+ * Both metadata files carry an XXH3-64 checksum line that rill always
+ * writes, so that a flipped bit cannot quietly change a partition count or
+ * a retention setting (and delete data on that word):
+ *   topic.meta:  "rill-topic 1\npartitions=N\nchecksum=<16 hex>\n"
+ *                (checksum of the two lines before it)
+ *   topic.conf:  "# rill topic configuration checksum=<16 hex>\n" then the
+ *                key=value lines (checksum of everything after line 1)
+ * A file without the line (written by hand) is accepted; one with a line
+ * that does not match is RILL_ECORRUPT naming the file.
+ */
+#define CONF_CHECKSUM_PREFIX "# rill topic configuration checksum="
+
 static int write_meta(const rill_io *io, const char *dir, int32_t partitions)
 {
 	char text[TOPIC_META_MAX];
 	int n = snprintf(text, sizeof(text), "rill-topic 1\npartitions=%d\n", (int)partitions);
+	uint64_t sum = XXH3_64bits(text, (size_t)n);
+	n += snprintf(text + n, sizeof(text) - (size_t)n, "checksum=%016" PRIx64 "\n", sum);
 	return rill__atomic_write(io, dir, RILL_TOPIC_META, text, (size_t)n);
 }
 
@@ -60,26 +77,42 @@ static int read_meta(const rill_io *io, const char *dir, int32_t *out_partitions
 	rc = rill__read_small_file(io, path, &text, &len, TOPIC_META_MAX);
 	if (rc != 0)
 		return rc;
-	int partitions = 0, consumed = 0;
-	if (sscanf(text, "rill-topic 1\npartitions=%d\n%n", &partitions, &consumed) != 1 ||
-	    (size_t)consumed != len || partitions < 1 || partitions > RILL_PARTITIONS_MAX) {
+	int partitions = 0, consumed = 0, body = 0;
+	unsigned long long sum = 0;
+	bool ok = sscanf(text, "rill-topic 1\npartitions=%d\n%n", &partitions, &consumed) == 1 &&
+	          partitions >= 1 && partitions <= RILL_PARTITIONS_MAX && consumed > 0 &&
+	          text[11] == '1' && text[12] == '\n' && text[consumed - 1] == '\n';
+	if (ok && (size_t)consumed != len) {
+		body = consumed;
+		int more = 0;
+		ok = sscanf(text + body, "checksum=%16llx\n%n", &sum, &more) == 1 && more == 17 + 9 &&
+		     (size_t)(body + more) == len && text[len - 1] == '\n';
+		if (ok && XXH3_64bits(text, (size_t)body) != (uint64_t)sum)
+			rc = rill__error(RILL_ECORRUPT, "%s: checksum mismatch", path);
+	}
+	if (rc == 0 && !ok) {
 		rc = strncmp(text, "rill-topic ", 11) == 0 && strncmp(text, "rill-topic 1\n", 13) != 0
 		         ? rill__error(RILL_EVERSION, "%s: unsupported topic format", path)
 		         : rill__error(RILL_ECORRUPT, "%s: not a valid topic.meta", path);
-	} else {
-		*out_partitions = partitions;
 	}
+	if (rc == 0)
+		*out_partitions = partitions;
 	rill__free(text);
 	return rc;
 }
 
 static int write_conf(const rill_io *io, const char *dir, const rill_config *config)
 {
-	char text[RILL_CONFIG_TEXT_MAX];
-	size_t n = rill__config_format(config, text, sizeof(text));
-	if (n >= sizeof(text))
+	char text[RILL_CONFIG_TEXT_MAX + 64];
+	size_t header = strlen(CONF_CHECKSUM_PREFIX) + 16 + 1;
+	size_t n = rill__config_format(config, text + header, sizeof(text) - header);
+	if (n >= sizeof(text) - header)
 		return rill__error(RILL_EINVAL, "configuration text too long");
-	return rill__atomic_write(io, dir, RILL_TOPIC_CONF, text, n);
+	uint64_t sum = XXH3_64bits(text + header, n);
+	char line[64];
+	snprintf(line, sizeof(line), "%s%016" PRIx64 "\n", CONF_CHECKSUM_PREFIX, sum);
+	memcpy(text, line, header);
+	return rill__atomic_write(io, dir, RILL_TOPIC_CONF, text, header + n);
 }
 
 static int read_conf(const rill_io *io, const char *dir, rill_config *out)
@@ -93,9 +126,20 @@ static int read_conf(const rill_io *io, const char *dir, rill_config *out)
 	rc = rill__read_small_file(io, path, &text, &len, RILL_CONFIG_PARSE_BYTES_MAX);
 	if (rc != 0)
 		return rc;
-	rc = rill__config_parse(out, text, len);
-	if (rc != 0)
-		rc = rill__error(rc == RILL_ENOMEM ? rc : RILL_ECORRUPT, "%s: %s", path, rill_errmsg());
+	size_t prefix = strlen(CONF_CHECKSUM_PREFIX);
+	if (len >= prefix && memcmp(text, CONF_CHECKSUM_PREFIX, prefix) == 0) {
+		unsigned long long sum = 0;
+		int used = 0;
+		if (sscanf(text + prefix, "%16llx\n%n", &sum, &used) != 1 || used != 17 ||
+		    len < prefix + 17 || text[prefix + 16] != '\n' ||
+		    XXH3_64bits(text + prefix + 17, len - prefix - 17) != (uint64_t)sum)
+			rc = rill__error(RILL_ECORRUPT, "%s: checksum mismatch", path);
+	}
+	if (rc == 0) {
+		rc = rill__config_parse(out, text, len);
+		if (rc != 0)
+			rc = rill__error(rc == RILL_ENOMEM ? rc : RILL_ECORRUPT, "%s: %s", path, rill_errmsg());
+	}
 	rill__free(text);
 	return rc;
 }
