@@ -588,7 +588,10 @@ static int recover_tail(rill_partition *p, size_t first, uint64_t position,
 		if (i != first) {
 			if (seg->base_offset != expect_offset) {
 				/* A later segment whose name does not continue the offsets. */
-				if (segment_starts_valid(p, seg) && !p->env->repair)
+				/* Under os and interval a roll does not sync, so a torn
+				 * older segment may precede a surviving newer one. */
+				if (p->config.durability == RILL_DURABILITY_APPEND && segment_starts_valid(p, seg) &&
+				    !p->env->repair)
 					return rill__error(RILL_ECORRUPT,
 					                   "partition %s: segment %020" PRIu64 " does not continue the log at offset %" PRIu64,
 					                   p->dir, seg->base_offset, expect_offset);
@@ -699,6 +702,100 @@ static int recover_tail(rill_partition *p, size_t first, uint64_t position,
 			return rc;
 	}
 	return 0;
+}
+
+/* See the caller in load_partition. *out_ok says whether `position` of
+ * `seg` is the boundary where offset `offset` starts. */
+static int walk_to_point(rill_partition *p, rill_segment *seg, uint64_t file_size, uint64_t position,
+                         uint64_t offset, bool use_index, bool *out_ok, bool *out_bad_data);
+
+static int check_recovery_point(rill_partition *p, rill_segment *seg, uint64_t file_size,
+                                uint64_t position, uint64_t offset, bool *out_ok)
+{
+	*out_ok = false;
+	if (position > file_size) {
+		/* The file lost synced bytes: recover_tail reports that. */
+		*out_ok = true;
+		return 0;
+	}
+	if (offset < seg->base_offset)
+		return 0;
+	bool bad_data = false;
+	int rc = walk_to_point(p, seg, file_size, position, offset, true, out_ok, &bad_data);
+	if (rc == 0 && !*out_ok && seg->index.loaded) {
+		/* Maybe only the index entry was wrong: walk from the start. */
+		rc = walk_to_point(p, seg, file_size, position, offset, false, out_ok, &bad_data);
+	}
+	if (rc == 0 && bad_data && !p->env->repair)
+		rc = RILL_ECORRUPT; /* message set by the walk */
+	return rc;
+}
+
+static int walk_to_point(rill_partition *p, rill_segment *seg, uint64_t file_size, uint64_t position,
+                         uint64_t offset, bool use_index, bool *out_ok, bool *out_bad_data)
+{
+	*out_ok = false;
+	*out_bad_data = false;
+	uint64_t pos = 0, expect = seg->base_offset;
+	if (use_index && seg->index.loaded && offset - seg->base_offset <= UINT32_MAX) {
+		uint32_t rel = 0;
+		uint64_t entry = rill__index_lookup_offset_entry(&seg->index, (uint32_t)(offset - seg->base_offset), &rel);
+		if (entry <= position) {
+			pos = entry;
+			expect = seg->base_offset + rel;
+		}
+	}
+	int rc = rill__segment_pin(p->env, seg, true);
+	if (rc != 0)
+		return rc;
+	uint8_t *scratch = NULL;
+	size_t scratch_cap = 0;
+	while (rc == 0 && pos < position) {
+		const uint8_t *bytes = NULL;
+		rill_batch_header h;
+		const char *why = NULL;
+		if (file_size - pos < RILL_BATCH_HEADER_SIZE) {
+			why = "partial batch header";
+		} else {
+			rc = rill__segment_bytes(p->env, seg, pos, RILL_BATCH_HEADER_SIZE, &scratch, &scratch_cap, &bytes);
+			if (rc != 0)
+				break;
+			if (rill__batch_parse_header(bytes, RILL_BATCH_HEADER_SIZE, file_size - pos, &h) != 0) {
+				why = "bad batch header";
+			} else {
+				uint64_t total = rill__batch_total_size(&h);
+				rc = rill__segment_bytes(p->env, seg, pos, (size_t)total, &scratch, &scratch_cap, &bytes);
+				if (rc != 0)
+					break;
+				if (rill__batch_verify(bytes, (size_t)total, p->partition_key) != 0)
+					why = "checksum mismatch";
+				else if (h.base_offset != expect)
+					break; /* the index entry was wrong: not a verdict on data */
+				else {
+					pos += total;
+					expect = h.base_offset + h.last_offset_delta + 1;
+				}
+			}
+		}
+		if (why != NULL) {
+			/* From the segment start every batch below the point was
+			 * synced: a bad one is corruption. From an index entry it
+			 * may be the entry that is wrong; the caller retries. */
+			if (!use_index || pos == 0) {
+				*out_bad_data = true;
+				rill__error(RILL_ECORRUPT,
+				            "partition %s segment %020" PRIu64 " position %" PRIu64 " offset %" PRIu64
+				            ": %s below the recovery point",
+				            p->dir, seg->base_offset, pos, expect, why);
+			}
+			break;
+		}
+	}
+	rill__segment_unpin(p->env, seg);
+	rill__free(scratch);
+	if (rc == 0)
+		*out_ok = pos == position && expect == offset;
+	return rc;
 }
 
 static int load_partition(rill_partition *p, bool clean)
@@ -915,6 +1012,27 @@ static int load_partition(rill_partition *p, bool clean)
 				rc = 0;
 			} else if (rc != 0) {
 				goto out;
+			}
+		}
+		if (cp.position > 0) {
+			/* The recovery point must be a batch boundary holding offset
+			 * cp.recovery: walk there from the nearest index entry (at
+			 * most one index interval). A batch that fails on the way is
+			 * synced data gone bad; a walk that misses the point means
+			 * the checkpoint itself is wrong (distrusted: full scan). */
+			bool point_ok = false;
+			rc = check_recovery_point(p, rseg, rsize, cp.position, cp.recovery, &point_ok);
+			if (rc != 0)
+				goto out;
+			if (!point_ok) {
+				rill__log(&env->logger, RILL_LOG_WARN,
+				          "partition %s: checkpoint position %" PRIu64 " is not the boundary of offset %" PRIu64
+				          "; scanning segment %020" PRIu64 " from its start",
+				          p->dir, cp.position, cp.recovery, rseg->base_offset);
+				rill__index_free(&rseg->index);
+				cp.position = 0;
+				cp.recovery = rseg->base_offset;
+				synced_position = 0;
 			}
 		}
 		bool cut = false;
@@ -1215,14 +1333,16 @@ static int roll(rill_partition *p, int64_t now)
 	 * so the sync is left to the next sync point (which covers sealed
 	 * segments too) and the append does not wait for the writeback. */
 	bool synced_roll = p->config.durability == RILL_DURABILITY_APPEND;
-	int rc = 0;
-	if (synced_roll) {
-		rc = trim_preallocation(p, old);
-		if (rc == 0)
-			rc = sync_active_locked(p);
-		if (rc != 0)
-			goto fail;
-	}
+	/* Preallocated zeros never stay inside a sealed segment, whatever the
+	 * durability: a segment preallocated under append and rolled after an
+	 * alter to os or interval kept them, and readers of the sealed segment
+	 * met them as corruption. Without preallocation this does nothing, so
+	 * os and interval rolls stay free of syncs. */
+	int rc = trim_preallocation(p, old);
+	if (rc == 0 && synced_roll)
+		rc = sync_active_locked(p);
+	if (rc != 0)
+		goto fail;
 	/* 2. Its index gets the last batch and goes to disk (synced data). */
 	if (old->last_batch_pos > 0 && old->index.count < UINT32_MAX) {
 		uint32_t last_pos = 0;
@@ -1952,18 +2072,24 @@ int rill__partition_locate(rill_partition *p, uint64_t offset, rill_reader_state
 	if (seg == NULL)
 		seg = p->segments[0];
 	uint64_t pos = 0;
+	uint64_t expect = seg->base_offset;
 	if (offset == end) {
 		seg = active_segment(p);
 		pos = atomic_load(&seg->size);
+		expect = end;
 	} else {
 		rc = rill__segment_pin(p->env, seg, false);
 		if (rc != 0)
 			goto out;
 		rc = ensure_index(p, seg);
+		uint32_t rel = 0;
 		if (rc == 0)
-			pos = rill__index_lookup_offset(&seg->index, (uint32_t)(offset - seg->base_offset));
-		if (rc == 0 && pos > 0 && !index_hint_ok(p, seg, pos, offset, false, INT64_MAX, false))
+			pos = rill__index_lookup_offset_entry(&seg->index, (uint32_t)(offset - seg->base_offset), &rel);
+		if (rc == 0 && pos > 0 && !index_hint_ok(p, seg, pos, offset, false, INT64_MAX, false)) {
 			pos = 0;
+			rel = 0;
+		}
+		expect = seg->base_offset + rel;
 		rill__segment_unpin(p->env, seg);
 		if (rc != 0)
 			goto out;
@@ -1972,6 +2098,7 @@ int rill__partition_locate(rill_partition *p, uint64_t offset, rill_reader_state
 	rill__segment_ref(seg);
 	st->seg = seg;
 	st->pos = pos;
+	st->expect_base = expect;
 out:
 	pthread_mutex_unlock(&p->lock);
 	return rc;
@@ -1999,6 +2126,7 @@ int rill__partition_next_segment(rill_partition *p, rill_reader_state *st)
 			rill__reader_state_release(p, st);
 			st->seg = next;
 			st->pos = 0;
+			st->expect_base = next->base_offset;
 			return 0;
 		}
 	}

@@ -108,6 +108,7 @@ int rill__partition_verify(rill_partition *p, rill_batch_decoder *dec,
 typedef struct rill_reader_state {
 	rill_segment *seg;            /* current segment (ref held) or NULL */
 	uint64_t pos;                 /* file position of the next batch */
+	uint64_t expect_base;         /* base offset the batch at pos must have */
 	bool pinned;                  /* seg pinned while a batch is in use */
 } rill_reader_state;
 

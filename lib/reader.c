@@ -16,8 +16,10 @@
  *
  * Positioning: the segment by binary search on base offsets, then the
  * offset index (largest entry <= target), then at most one index interval
- * of batches is skipped, each checked against its checksum first (a
- * damaged header must not make the reader step over records).
+ * of batches is skipped on their headers, which must continue the dense
+ * offsets from the index entry; a break in that chain is checked against
+ * the batch checksum and reported as corruption, so a damaged header
+ * cannot make the reader step over records.
  */
 #include "store.h"
 
@@ -168,6 +170,7 @@ int rill_reader_next(rill_reader *r, rill_record *out)
 			if (rc != RILL_EAGAIN)
 				return corrupt(r, rill_errmsg());
 			r->st.pos += r->batch_size;
+			r->st.expect_base = r->batch_next_base;
 			end_batch(r);
 		}
 		if (r->st.seg == NULL || atomic_load(&r->st.seg->deleted)) {
@@ -214,18 +217,24 @@ int rill_reader_next(rill_reader *r, rill_record *out)
 		if (rc != 0)
 			return corrupt(r, rill_errmsg());
 		uint64_t total = rill__batch_total_size(&h);
-		if (h.base_offset + h.last_offset_delta < r->position) {
-			/* Entirely before the target: skipped, once its checksum
-			 * holds. A header alone is not enough: a damaged base offset
-			 * would have the reader step over records and, at the end
-			 * of the log, stop early without an error. */
+		if (h.base_offset != r->st.expect_base) {
+			/* The chain of base offsets from the index entry is broken:
+			 * a damaged header (its checksum says so) or a gap. */
 			rc = rill__segment_bytes(env, seg, r->st.pos, (size_t)total, &r->scratch, &r->scratch_cap, &bytes);
 			if (rc != 0)
 				return rc;
 			rc = rill__batch_verify(bytes, (size_t)total, p->partition_key);
 			if (rc != 0)
 				return corrupt(r, rill_errmsg());
+			return corrupt(r, "offset gap: the batch does not continue the offsets");
+		}
+		if (h.base_offset + h.last_offset_delta < r->position) {
+			/* Entirely before the target: skipped on its header, which
+			 * continued the dense offsets from the index entry (checked
+			 * above), so a damaged base offset or length cannot make the
+			 * reader step over records unnoticed. */
 			r->st.pos += total;
+			r->st.expect_base = h.base_offset + h.last_offset_delta + 1;
 			continue;
 		}
 		if (h.base_offset > r->position)
@@ -247,6 +256,7 @@ int rill_reader_next(rill_reader *r, rill_record *out)
 			return corrupt(r, rill_errmsg());
 		atomic_fetch_add_explicit(&p->bytes_read, total, memory_order_relaxed);
 		r->batch_size = total;
+		r->batch_next_base = h.base_offset + h.last_offset_delta + 1;
 		r->in_batch = true;
 	}
 }

@@ -398,6 +398,12 @@ int rill__index_add(rill_index *index, uint32_t rel_offset, uint32_t position,
 
 uint32_t rill__index_lookup_offset(const rill_index *index, uint32_t rel)
 {
+	uint32_t entry_rel_out = 0;
+	return rill__index_lookup_offset_entry(index, rel, &entry_rel_out);
+}
+
+uint32_t rill__index_lookup_offset_entry(const rill_index *index, uint32_t rel, uint32_t *out_rel)
+{
 	/* Largest entry with rel offset <= rel. */
 	uint32_t lo = 0, hi = index->count;
 	while (lo < hi) {
@@ -407,6 +413,7 @@ uint32_t rill__index_lookup_offset(const rill_index *index, uint32_t rel)
 		else
 			hi = mid;
 	}
+	*out_rel = lo == 0 ? 0 : entry_rel(index, lo - 1);
 	return lo == 0 ? 0 : entry_pos(index, lo - 1);
 }
 

@@ -119,6 +119,8 @@ int rill__index_add(rill_index *index, uint32_t rel_offset, uint32_t position,
                     int64_t max_timestamp);
 /* Largest entry with rel offset <= rel: its position (0 if none). */
 uint32_t rill__index_lookup_offset(const rill_index *index, uint32_t rel);
+/* The same, and *out_rel = the entry's relative offset (0 with none). */
+uint32_t rill__index_lookup_offset_entry(const rill_index *index, uint32_t rel, uint32_t *out_rel);
 /* Start position for "first batch with max timestamp >= ts". */
 uint32_t rill__index_lookup_time(const rill_index *index, int64_t ts,
                                  uint32_t *out_rel);

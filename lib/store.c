@@ -381,6 +381,16 @@ int rill_store_open(rill_store **out, const char *path, const rill_options *opti
 	rc = load_topics(store, store->clean_open);
 	if (rc != 0)
 		goto fail;
+	if (!store->env.readonly && !store->clean_open) {
+		/* R9: the topic entries just trusted may exist only in the page
+		 * cache (a process killed between a topic's rename and the sync
+		 * of this directory); make them durable before anything in them
+		 * is acknowledged, or a later power loss takes back a topic that
+		 * took appends (or brings back one this open saw deleted). */
+		rc = rill__sync_dir(io, path);
+		if (rc != 0)
+			goto fail;
+	}
 	rill__log(&store->env.logger, RILL_LOG_INFO, "store %s opened%s after a%s shutdown: %zu topics", path,
 	          store->env.readonly ? " read-only" : "", store->clean_open ? " clean" : "n unclean",
 	          store->topic_count);

@@ -49,6 +49,7 @@ struct rill_reader {
 	rill_batch_decoder *decoder;
 	bool in_batch;                /* decoder holds a batch */
 	uint64_t batch_size;          /* total size of that batch */
+	uint64_t batch_next_base;     /* offset after that batch */
 	uint64_t unflushed_reads;     /* records read, not yet added to stats */
 	uint8_t *scratch;             /* pread fallback buffer */
 	size_t scratch_cap;

@@ -350,6 +350,16 @@ int rill__topic_load(rill_topic_state **out, rill_store *store, const char *name
 	rc = open_partitions(t, 0, t->partition_count, clean);
 	if (rc != 0)
 		goto fail;
+	if (!store->env.readonly && !clean) {
+		/* R9: topic.meta, topic.conf and the partition entries read above
+		 * may be renames still in the page cache (a process killed before
+		 * the directory sync); make them durable before the partitions
+		 * acknowledge appends, or a power loss brings back the old count
+		 * beside partitions that hold acknowledged data. */
+		rc = rill__sync_dir(store->env.io, t->dir);
+		if (rc != 0)
+			goto fail;
+	}
 	*out = t;
 	return 0;
 fail:
