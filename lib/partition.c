@@ -1214,6 +1214,31 @@ static bool should_roll(rill_partition *p, rill_segment *seg, size_t batch_size,
 	return false;
 }
 
+/* fdatasync one segment through its own descriptor (R9), counting it in
+ * the stats; a failure fails the partition (R8). Lock held. */
+static int sync_segment_locked(rill_partition *p, rill_segment *seg)
+{
+	int rc = rill__segment_pin(p->env, seg, false);
+	if (rc != 0)
+		return rc;
+	int64_t t0 = p->env->io->monotonic_ns(p->env->io->ctx);
+	int err = p->env->io->fdatasync(p->env->io->ctx, seg->fd);
+	int64_t ns = p->env->io->monotonic_ns(p->env->io->ctx) - t0;
+	rill__segment_unpin(p->env, seg);
+	if (err != 0) {
+		char path[RILL_PATH_MAX];
+		rill__segment_path(path, sizeof(path), p->dir, seg->base_offset, ".log");
+		rc = rill__io_error(err, "fdatasync", path);
+		fail_partition(p, rill_errmsg());
+		return rc;
+	}
+	atomic_fetch_add(&p->fsyncs, 1);
+	atomic_fetch_add(&p->fsync_ns_total, (uint64_t)ns);
+	if ((uint64_t)ns > atomic_load(&p->fsync_ns_max))
+		atomic_store(&p->fsync_ns_max, (uint64_t)ns);
+	return 0;
+}
+
 /* Sync sealed segments that a roll left unsynced (durability os and
  * interval roll without a sync, so the OS decides when to write them),
  * then persist their indexes. Lock held. */
@@ -1226,19 +1251,9 @@ static int sync_sealed_locked(rill_partition *p)
 		uint64_t size = atomic_load(&seg->size);
 		if (atomic_load(&seg->synced_size) >= size)
 			continue;
-		int rc = rill__segment_pin(p->env, seg, false);
+		int rc = sync_segment_locked(p, seg);
 		if (rc != 0)
 			return rc;
-		int err = p->env->io->fdatasync(p->env->io->ctx, seg->fd);
-		rill__segment_unpin(p->env, seg);
-		if (err != 0) {
-			char path[RILL_PATH_MAX];
-			rill__segment_path(path, sizeof(path), p->dir, seg->base_offset, ".log");
-			rc = rill__io_error(err, "fdatasync", path);
-			fail_partition(p, rill_errmsg());
-			return rc;
-		}
-		atomic_fetch_add(&p->fsyncs, 1);
 		atomic_store(&seg->synced_size, size);
 		rc = rill__index_persist(p->env, seg);
 		if (rc != 0) {
@@ -1261,24 +1276,9 @@ static int sync_active_locked(rill_partition *p)
 	uint64_t size = atomic_load(&seg->size);
 	if (atomic_load(&p->durable) >= end && atomic_load(&seg->synced_size) >= size)
 		return 0;
-	rc = rill__segment_pin(p->env, seg, false);
+	rc = sync_segment_locked(p, seg);
 	if (rc != 0)
 		return rc;
-	int64_t t0 = p->env->io->monotonic_ns(p->env->io->ctx);
-	int err = p->env->io->fdatasync(p->env->io->ctx, seg->fd);
-	int64_t ns = p->env->io->monotonic_ns(p->env->io->ctx) - t0;
-	rill__segment_unpin(p->env, seg);
-	if (err != 0) {
-		char path[RILL_PATH_MAX];
-		rill__segment_path(path, sizeof(path), p->dir, seg->base_offset, ".log");
-		rc = rill__io_error(err, "fdatasync", path);
-		fail_partition(p, rill_errmsg());
-		return rc;
-	}
-	atomic_fetch_add(&p->fsyncs, 1);
-	atomic_fetch_add(&p->fsync_ns_total, (uint64_t)ns);
-	if ((uint64_t)ns > atomic_load(&p->fsync_ns_max))
-		atomic_store(&p->fsync_ns_max, (uint64_t)ns);
 	if (atomic_load(&seg->synced_size) < size)
 		atomic_store(&seg->synced_size, size);
 	if (atomic_load(&p->durable) < end) {
