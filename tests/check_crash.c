@@ -2128,7 +2128,7 @@ END_TEST
 START_TEST(test_no_crash_control)
 {
 	uint64_t seed = tu_seed("crash control");
-	uint64_t runs = scaled(150);
+	uint64_t runs = scaled(500);
 	double t0 = now_s();
 	for (int wl = 0; wl < W_COUNT; wl++) {
 		uint64_t checked = 0;
