@@ -969,8 +969,6 @@ static int load_partition(rill_partition *p, bool clean)
 			uint32_t start_rel = 0;
 			uint32_t start = rill__index_lookup_time(&rseg->index, INT64_MAX, &start_rel);
 			rill_scan scan;
-			rill_index none = rseg->index;
-			(void)none;
 			rc = rill__segment_scan(env, rseg, start, rseg->base_offset + start_rel, rsize,
 			                        p->partition_key, NULL, 0, &scan);
 			if (rc != 0)
@@ -1322,7 +1320,7 @@ static int trim_preallocation(rill_partition *p, rill_segment *seg)
 	return 0;
 }
 
-static int roll(rill_partition *p, int64_t now)
+static int roll(rill_partition *p)
 {
 	rill_segment *old = active_segment(p);
 	uint64_t base = atomic_load(&p->next_offset);
@@ -1389,7 +1387,6 @@ static int roll(rill_partition *p, int64_t now)
 	} else {
 		p->sealed_unsynced = true;
 	}
-	(void)now;
 	return 0;
 fail:
 	fail_partition(p, rill_errmsg());
@@ -1540,7 +1537,7 @@ int rill__partition_append(rill_partition *p, rill_append_batch *b,
 	int64_t now = now_ms(p);
 	rill_segment *seg = active_segment(p);
 	if (should_roll(p, seg, b->size, b->record_count, now)) {
-		rc = roll(p, now);
+		rc = roll(p);
 		if (rc != 0)
 			goto out;
 		seg = active_segment(p);
@@ -1988,7 +1985,7 @@ int rill__partition_retain(rill_partition *p, int64_t now, uint64_t *out_deleted
 		 * Kafka does; the new empty segment keeps the log end. */
 		rc = sync_active_locked(p);
 		if (rc == 0)
-			rc = roll(p, now);
+			rc = roll(p);
 		if (rc != 0)
 			goto out;
 	}
