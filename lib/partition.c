@@ -107,6 +107,7 @@ static int sync_active_locked(rill_partition *p);
 /* Fail the partition for good: nothing is acknowledged after this. */
 static void write_failed_marker(rill_partition *p);
 static int delete_segment_files(rill_partition *p, uint64_t base);
+static int drop_newest_segments(rill_partition *p, size_t keep, const char *why);
 static int checkpoint_now(rill_partition *p);
 
 /* Fail the partition for good: nothing is acknowledged after this. The
@@ -127,19 +128,56 @@ static void fail_partition(rill_partition *p, const char *what)
 
 #define FAILED_MARKER_FILE "partition.failed"
 
+/* The checkpoint and the failed marker are one line each:
+ * "<fields> checksum=<16 hex>\n", the checksum XXH3-64 of the bytes before
+ * " checksum=". These two write and read that frame; callers own the fields. */
+static int write_checked_line(rill_partition *p, const char *name, const char *fields)
+{
+	char text[CHECKPOINT_TEXT_MAX];
+	int n = snprintf(text, sizeof(text), "%s checksum=%016" PRIx64 "\n", fields,
+	                 XXH3_64bits(fields, strlen(fields)));
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return rill__error(RILL_EINVAL, "%s/%s: line too long", p->dir, name);
+	return rill__atomic_write(p->env->io, p->dir, name, text, (size_t)n);
+}
+
+/* *out (heap, NUL-terminated where " checksum=" began) holds the fields.
+ * RILL_ENOTFOUND if the file is missing, RILL_ECORRUPT (no message: the
+ * caller names the file) if the checksum is missing or wrong. */
+static int read_checked_line(rill_partition *p, const char *name, char **out)
+{
+	char path[RILL_PATH_MAX];
+	int rc = rill__path(path, sizeof(path), "%s/%s", p->dir, name);
+	if (rc != 0)
+		return rc;
+	char *text = NULL;
+	size_t len = 0;
+	rc = rill__read_small_file(p->env->io, path, &text, &len, CHECKPOINT_TEXT_MAX);
+	if (rc != 0)
+		return rc;
+	char *mark = strstr(text, " checksum=");
+	unsigned long long sum = 0;
+	if (mark == NULL || sscanf(mark, " checksum=%16llx", &sum) != 1 ||
+	    XXH3_64bits(text, (size_t)(mark - text)) != (uint64_t)sum) {
+		rill__free(text);
+		return RILL_ECORRUPT;
+	}
+	*mark = '\0';
+	*out = text;
+	return 0;
+}
+
 static void write_failed_marker(rill_partition *p)
 {
 	if (p->env->readonly || p->segment_count == 0)
 		return;
 	char saved[512];
 	snprintf(saved, sizeof(saved), "%s", rill_errmsg());
-	char text[CHECKPOINT_TEXT_MAX];
-	int n = snprintf(text, sizeof(text),
-	                 "rill-partition-failed 1 durable=%" PRIu64 " segment=%" PRIu64 " position=%" PRIu64,
-	                 atomic_load(&p->durable), p->durable_segment, p->durable_position);
-	uint64_t sum = XXH3_64bits(text, (size_t)n);
-	n += snprintf(text + n, sizeof(text) - (size_t)n, " checksum=%016" PRIx64 "\n", sum);
-	if (rill__atomic_write(p->env->io, p->dir, FAILED_MARKER_FILE, text, (size_t)n) != 0)
+	char fields[CHECKPOINT_TEXT_MAX];
+	snprintf(fields, sizeof(fields),
+	         "rill-partition-failed 1 durable=%" PRIu64 " segment=%" PRIu64 " position=%" PRIu64,
+	         atomic_load(&p->durable), p->durable_segment, p->durable_position);
+	if (write_checked_line(p, FAILED_MARKER_FILE, fields) != 0)
 		rill__log(&p->env->logger, RILL_LOG_ERROR, "partition %s: cannot record the durable end: %s",
 		          p->dir, rill_errmsg());
 	rill__error(RILL_OK, "%s", saved); /* the caller reports the original failure */
@@ -156,20 +194,16 @@ static int apply_failed_marker(rill_partition *p)
 	if (rc != 0)
 		return rc;
 	char *text = NULL;
-	size_t len = 0;
-	rc = rill__read_small_file(p->env->io, path, &text, &len, CHECKPOINT_TEXT_MAX);
+	rc = read_checked_line(p, FAILED_MARKER_FILE, &text);
 	if (rc == RILL_ENOTFOUND) {
 		rill__error_clear();
 		return 0;
 	}
-	if (rc != 0)
+	if (rc != 0 && rc != RILL_ECORRUPT)
 		return rc;
-	unsigned long long v[4];
-	const char *mark = strstr(text, " checksum=");
-	bool valid = mark != NULL &&
-	             sscanf(text, "rill-partition-failed 1 durable=%llu segment=%llu position=%llu checksum=%16llx",
-	                    &v[0], &v[1], &v[2], &v[3]) == 4 &&
-	             XXH3_64bits(text, (size_t)(mark - text)) == (uint64_t)v[3];
+	unsigned long long v[3] = {0, 0, 0};
+	bool valid = rc == 0 && sscanf(text, "rill-partition-failed 1 durable=%llu segment=%llu position=%llu",
+	                               &v[0], &v[1], &v[2]) == 3;
 	rill__free(text);
 	uint64_t durable = v[0], base = v[1], position = v[2];
 	size_t k = p->segment_count;
@@ -191,17 +225,11 @@ static int apply_failed_marker(rill_partition *p)
 		rc = rill__index_load(p->env, seg, (uint64_t)p->config.index_interval_bytes);
 		/* The marker must point at a batch boundary with that offset. */
 		uint64_t from = 0;
+		uint32_t rel = 0;
 		if (rc == 0)
-			from = rill__index_lookup_offset(&seg->index, (uint32_t)(durable - seg->base_offset));
+			from = rill__index_lookup_offset_entry(&seg->index, (uint32_t)(durable - seg->base_offset), &rel);
+		uint64_t expect = seg->base_offset + rel;
 		rill_scan scan;
-		uint64_t expect = seg->base_offset;
-		if (rc == 0 && from > 0) {
-			/* the entry's own offset */
-			for (uint32_t i = 0; i < seg->index.count; i++) {
-				if (rill__get_u32(seg->index.offsets + (size_t)i * RILL_OFFSET_INDEX_ENTRY + 4) == from)
-					expect = seg->base_offset + rill__get_u32(seg->index.offsets + (size_t)i * RILL_OFFSET_INDEX_ENTRY);
-			}
-		}
 		if (rc == 0)
 			rc = rill__segment_scan(p->env, seg, from, expect, position, p->partition_key, NULL, 0, &scan);
 		rill__segment_unpin(p->env, seg);
@@ -214,15 +242,9 @@ static int apply_failed_marker(rill_partition *p)
 			rill__log(&p->env->logger, RILL_LOG_WARN,
 			          "partition %s: cutting offsets %" PRIu64 "..%" PRIu64 " written after a failed fsync",
 			          p->dir, durable, end - 1);
-			while (p->segment_count > k + 1) {
-				rill_segment *gone = p->segments[p->segment_count - 1];
-				rill__segment_close_files(p->env, gone);
-				rc = delete_segment_files(p, gone->base_offset);
-				if (rc != 0)
-					return rc;
-				p->segment_count--;
-				rill__segment_unref(p->env, gone);
-			}
+			rc = drop_newest_segments(p, k + 1, "written after a failed fsync");
+			if (rc != 0)
+				return rc;
 			rc = rill__segment_pin(p->env, seg, false);
 			if (rc != 0)
 				return rc;
@@ -277,14 +299,12 @@ typedef struct checkpoint {
 
 static int checkpoint_write(rill_partition *p, const checkpoint *cp)
 {
-	char text[CHECKPOINT_TEXT_MAX];
-	int n = snprintf(text, sizeof(text),
-	                 "rill-partition-checkpoint 1 log_start=%" PRIu64 " recovery=%" PRIu64
-	                 " segment=%" PRIu64 " position=%" PRIu64,
-	                 cp->log_start, cp->recovery, cp->segment, cp->position);
-	uint64_t sum = XXH3_64bits(text, (size_t)n);
-	n += snprintf(text + n, sizeof(text) - (size_t)n, " checksum=%016" PRIx64 "\n", sum);
-	int rc = rill__atomic_write(p->env->io, p->dir, RILL_CHECKPOINT_FILE, text, (size_t)n);
+	char fields[CHECKPOINT_TEXT_MAX];
+	snprintf(fields, sizeof(fields),
+	         "rill-partition-checkpoint 1 log_start=%" PRIu64 " recovery=%" PRIu64 " segment=%" PRIu64
+	         " position=%" PRIu64,
+	         cp->log_start, cp->recovery, cp->segment, cp->position);
+	int rc = write_checked_line(p, RILL_CHECKPOINT_FILE, fields);
 	if (rc == 0) {
 		p->checkpoint_recovery = cp->recovery;
 		p->checkpoint_position = cp->position;
@@ -301,17 +321,13 @@ static int checkpoint_read(rill_partition *p, checkpoint *cp)
 	if (rc != 0)
 		return rc;
 	char *text = NULL;
-	size_t len = 0;
-	rc = rill__read_small_file(p->env->io, path, &text, &len, CHECKPOINT_TEXT_MAX);
-	if (rc != 0)
+	rc = read_checked_line(p, RILL_CHECKPOINT_FILE, &text);
+	if (rc != 0 && rc != RILL_ECORRUPT)
 		return rc;
-	const char *mark = strstr(text, " checksum=");
-	unsigned long long v[5];
-	int consumed = 0;
-	if (mark == NULL ||
-	    sscanf(text, "rill-partition-checkpoint 1 log_start=%llu recovery=%llu segment=%llu position=%llu checksum=%16llx%n",
-	           &v[0], &v[1], &v[2], &v[3], &v[4], &consumed) != 5 ||
-	    XXH3_64bits(text, (size_t)(mark - text)) != (uint64_t)v[4] || v[1] < v[2]) {
+	unsigned long long v[4];
+	if (rc != 0 ||
+	    sscanf(text, "rill-partition-checkpoint 1 log_start=%llu recovery=%llu segment=%llu position=%llu",
+	           &v[0], &v[1], &v[2], &v[3]) != 4 || v[1] < v[2]) {
 		rc = rill__error(RILL_ECORRUPT, "%s: not a valid checkpoint", path);
 	} else {
 		cp->log_start = v[0];
@@ -506,6 +522,27 @@ static int delete_segment_files(rill_partition *p, uint64_t base)
 	return 0;
 }
 
+/* Remove segments [keep, count), newest first: they hold nothing
+ * acknowledged (after a torn tail, or past a failed partition's durable
+ * end). Read-only stores only forget them. */
+static int drop_newest_segments(rill_partition *p, size_t keep, const char *why)
+{
+	while (p->segment_count > keep) {
+		rill_segment *gone = p->segments[p->segment_count - 1];
+		if (!p->env->readonly) {
+			rill__log(&p->env->logger, RILL_LOG_WARN, "partition %s: removing segment %020" PRIu64 " %s",
+			          p->dir, gone->base_offset, why);
+			rill__segment_close_files(p->env, gone);
+			int rc = delete_segment_files(p, gone->base_offset);
+			if (rc != 0)
+				return rc;
+		}
+		p->segment_count--;
+		rill__segment_unref(p->env, gone);
+	}
+	return 0;
+}
+
 static int create_segment_file(rill_partition *p, uint64_t base)
 {
 	char path[RILL_PATH_MAX];
@@ -673,26 +710,15 @@ static int recover_tail(rill_partition *p, size_t first, uint64_t position,
 			if (p->env->readonly)
 				seg->file_size = file_size;
 			i++;
-			goto drop_rest_from;
+			goto drop_rest;
 		}
 		continue;
 	drop_rest:
-		;
-	drop_rest_from:
 		/* Segments after the cut hold nothing acknowledged. */
-		while (p->segment_count > i && i > 0) {
-			rill_segment *gone = p->segments[p->segment_count - 1];
-			if (!p->env->readonly) {
-				rill__log(&p->env->logger, RILL_LOG_WARN,
-				          "partition %s: removing segment %020" PRIu64 " after the torn tail",
-				          p->dir, gone->base_offset);
-				rill__segment_close_files(p->env, gone);
-				rc = delete_segment_files(p, gone->base_offset);
-				if (rc != 0)
-					return rc;
-			}
-			p->segment_count--;
-			rill__segment_unref(p->env, gone);
+		if (i > 0) {
+			rc = drop_newest_segments(p, i, "after the torn tail");
+			if (rc != 0)
+				return rc;
 		}
 		break;
 	}
@@ -1212,6 +1238,15 @@ static bool should_roll(rill_partition *p, rill_segment *seg, size_t batch_size,
 	return false;
 }
 
+/* Count a successful fdatasync and its latency in the stats. */
+static void note_fsync(rill_partition *p, int64_t ns)
+{
+	atomic_fetch_add(&p->fsyncs, 1);
+	atomic_fetch_add(&p->fsync_ns_total, (uint64_t)ns);
+	if ((uint64_t)ns > atomic_load(&p->fsync_ns_max))
+		atomic_store(&p->fsync_ns_max, (uint64_t)ns);
+}
+
 /* fdatasync one segment through its own descriptor (R9), counting it in
  * the stats; a failure fails the partition (R8). Lock held. */
 static int sync_segment_locked(rill_partition *p, rill_segment *seg)
@@ -1230,10 +1265,7 @@ static int sync_segment_locked(rill_partition *p, rill_segment *seg)
 		fail_partition(p, rill_errmsg());
 		return rc;
 	}
-	atomic_fetch_add(&p->fsyncs, 1);
-	atomic_fetch_add(&p->fsync_ns_total, (uint64_t)ns);
-	if ((uint64_t)ns > atomic_load(&p->fsync_ns_max))
-		atomic_store(&p->fsync_ns_max, (uint64_t)ns);
+	note_fsync(p, ns);
 	return 0;
 }
 
@@ -1488,10 +1520,7 @@ static int sync_to(rill_partition *p, uint64_t target)
 			pthread_cond_broadcast(&p->sync_cond);
 			return rill__error(RILL_EFAILED, "partition %s failed during the sync", p->dir);
 		}
-		atomic_fetch_add(&p->fsyncs, 1);
-		atomic_fetch_add(&p->fsync_ns_total, (uint64_t)ns);
-		if ((uint64_t)ns > atomic_load(&p->fsync_ns_max))
-			atomic_store(&p->fsync_ns_max, (uint64_t)ns);
+		note_fsync(p, ns);
 		if (atomic_load(&seg->synced_size) < snapshot_size)
 			atomic_store(&seg->synced_size, snapshot_size);
 		if (atomic_load(&p->durable) < snapshot_end) {

@@ -146,6 +146,19 @@ static int corrupt(rill_reader *r, const char *why)
 	                   r->partition->dir, r->st.seg->base_offset, r->st.pos, r->position, why);
 }
 
+/* The whole batch at the reader's position, checked against its
+ * checksum; a mismatch is RILL_ECORRUPT naming where. */
+static int verified_batch(rill_reader *r, rill_segment *seg, uint64_t total, const uint8_t **out)
+{
+	int rc = rill__segment_bytes(r->partition->env, seg, r->st.pos, (size_t)total, &r->scratch,
+	                             &r->scratch_cap, out);
+	if (rc != 0)
+		return rc;
+	if (rill__batch_verify(*out, (size_t)total, r->partition->partition_key) != 0)
+		return corrupt(r, rill_errmsg());
+	return 0;
+}
+
 int rill_reader_next(rill_reader *r, rill_record *out)
 {
 	rill__error_clear();
@@ -220,12 +233,9 @@ int rill_reader_next(rill_reader *r, rill_record *out)
 		if (h.base_offset != r->st.expect_base) {
 			/* The chain of base offsets from the index entry is broken:
 			 * a damaged header (its checksum says so) or a gap. */
-			rc = rill__segment_bytes(env, seg, r->st.pos, (size_t)total, &r->scratch, &r->scratch_cap, &bytes);
+			rc = verified_batch(r, seg, total, &bytes);
 			if (rc != 0)
 				return rc;
-			rc = rill__batch_verify(bytes, (size_t)total, p->partition_key);
-			if (rc != 0)
-				return corrupt(r, rill_errmsg());
 			return corrupt(r, "offset gap: the batch does not continue the offsets");
 		}
 		if (h.base_offset + h.last_offset_delta < r->position) {
@@ -237,18 +247,14 @@ int rill_reader_next(rill_reader *r, rill_record *out)
 			r->st.expect_base = h.base_offset + h.last_offset_delta + 1;
 			continue;
 		}
-		if (h.base_offset > r->position)
-			return corrupt(r, "offset gap: the batch starts after the expected offset");
 		/* A sealed segment ends where the next begins: a batch reaching
 		 * past that overlaps the next segment (and the log end). */
+		RILL_ASSERT(h.base_offset <= r->position); /* expect_base <= position */
 		if (atomic_load(&seg->sealed) && h.base_offset + h.last_offset_delta >= seg->next_offset)
 			return corrupt(r, "batch reaches past the segment's last offset");
-		rc = rill__segment_bytes(env, seg, r->st.pos, (size_t)total, &r->scratch, &r->scratch_cap, &bytes);
+		rc = verified_batch(r, seg, total, &bytes);
 		if (rc != 0)
 			return rc;
-		rc = rill__batch_verify(bytes, (size_t)total, p->partition_key);
-		if (rc != 0)
-			return corrupt(r, rill_errmsg());
 		rc = rill__batch_decoder_start(r->decoder, bytes, (size_t)total);
 		if (rc == RILL_ENOMEM)
 			return rc; /* not corruption: the next call starts the batch again */
