@@ -569,6 +569,18 @@ RILL_API int rill_reader_seek_timestamp(rill_reader *reader, int64_t ts);
  */
 RILL_API int rill_reader_next(rill_reader *reader, rill_record *out);
 /**
+ * The next records, at most `max` of them and all from one stored batch:
+ * the bulk form of rill_reader_next, for scans (one call per batch instead
+ * of one per record). Pointers in the records stay valid until the next
+ * call on this reader, as with rill_reader_next. A record with headers is
+ * the last of its call (its headers array is reused by the next call).
+ * @param[out] out        room for `max` records
+ * @param[out] out_count  records filled in (at least 1 when 0 is returned)
+ * @return as rill_reader_next; RILL_EINVAL also for max == 0.
+ */
+RILL_API int rill_reader_read(rill_reader *reader, rill_record *out, size_t max,
+                              size_t *out_count);
+/**
  * Wait until a record past the reader's position exists or timeout_ms
  * passes (-1: forever). @return 0 (data available), RILL_ETIMEDOUT,
  * RILL_ECLOSED (store closing).

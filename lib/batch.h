@@ -154,6 +154,14 @@ int rill__batch_decoder_start(rill_batch_decoder *dec, const uint8_t *batch,
  * record is malformed (lengths past the section, count mismatch, offset
  * delta not dense). out->headers points into the decoder's array. */
 int rill__batch_decoder_next(rill_batch_decoder *dec, rill_record *out);
+/* Up to `max` next records into out[0..*out_count): 0 with at least one,
+ * otherwise as rill__batch_decoder_next. A record with headers ends the
+ * call (its headers live in the decoder until the next call). */
+int rill__batch_decoder_read(rill_batch_decoder *dec, rill_record *out, size_t max,
+                             size_t *out_count);
+/* Tests: decode every record with the careful path only, to check that the
+ * fast path accepts nothing the careful one refuses and reads the same. */
+void rill__batch_decoder_set_careful(rill_batch_decoder *dec, bool careful_only);
 
 /* Fully decode every record of a batch to check it (verify/scrub, fuzz).
  * Returns 0 or RILL_ECORRUPT / RILL_ENOMEM. */

@@ -51,6 +51,10 @@
 #endif
 #define RILL_STATIC_ASSERT(x, msg) _Static_assert(x, msg)
 
+/* Branch hints for the per-record paths only. */
+#define RILL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define RILL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
 void rill__assert_fail(const char *expr, const char *file, int line);
 
 /* ----------------------------------------------------------------- errors */

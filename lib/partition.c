@@ -1446,11 +1446,9 @@ static int preallocate(rill_partition *p, rill_segment *seg, uint64_t need_end)
 		end = limit;
 	if (end < need_end)
 		return 0; /* the batch passes the segment's planned size: just grow */
-	char path[RILL_PATH_MAX];
-	rill__segment_path(path, sizeof(path), p->dir, seg->base_offset, ".log");
 	for (uint64_t pos = seg->prealloc_end; pos < end;) {
 		size_t n = end - pos > sizeof(zeros) ? sizeof(zeros) : (size_t)(end - pos);
-		int rc = rill__write_all(p->env->io, seg->fd, zeros, n, pos, path);
+		int rc = rill__segment_write(p->env, seg, zeros, n, pos);
 		if (rc != 0) {
 			/* Cut the partial zero-fill back; zeros are not data, so the
 			 * log is unchanged either way. */
@@ -1591,9 +1589,7 @@ int rill__partition_append(rill_partition *p, rill_append_batch *b,
 			goto out; /* nothing of the batch was written */
 		}
 	}
-	char path[RILL_PATH_MAX];
-	rill__segment_path(path, sizeof(path), p->dir, seg->base_offset, ".log");
-	rc = rill__write_all(p->env->io, seg->fd, b->data, b->size, position, path);
+	rc = rill__segment_write(p->env, seg, b->data, b->size, position);
 	if (rc != 0) {
 		/* Cut back to the last good end so nothing half-written remains
 		 * (redis aof.c). If that fails too, the tail is unknown: fail. */

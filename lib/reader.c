@@ -159,23 +159,33 @@ static int verified_batch(rill_reader *r, rill_segment *seg, uint64_t total, con
 	return 0;
 }
 
-int rill_reader_next(rill_reader *r, rill_record *out)
+/*
+ * Records of the current batch from the reader's position on, or the next
+ * batch started. Records before the position (a seek into the middle of a
+ * batch) are decoded, so the batch is checked as a whole, and dropped.
+ */
+static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *out_count)
 {
-	rill__error_clear();
-	if (r == NULL || out == NULL)
-		return rill__error(RILL_EINVAL, "reader or record is NULL");
 	rill_partition *p = r->partition;
 	rill_env *env = p->env;
 	int rc;
 	bool refreshed = false;
 	for (;;) {
 		if (r->in_batch) {
-			rc = rill__batch_decoder_next(r->decoder, out);
+			size_t n;
+			rc = rill__batch_decoder_read(r->decoder, out, max, &n);
 			if (rc == 0) {
-				if (out->offset < r->position)
+				uint64_t first = out[0].offset;
+				if (first + n <= r->position)
 					continue; /* before the seek target, inside its batch */
-				r->position = out->offset + 1;
-				r->unflushed_reads++;
+				if (first < r->position) {
+					size_t skip = (size_t)(r->position - first);
+					memmove(out, out + skip, (n - skip) * sizeof(*out));
+					n -= skip;
+				}
+				r->position = out[n - 1].offset + 1;
+				r->unflushed_reads += n;
+				*out_count = n;
 				return 0;
 			}
 			if (rc == RILL_ENOMEM)
@@ -265,6 +275,27 @@ int rill_reader_next(rill_reader *r, rill_record *out)
 		r->batch_next_base = h.base_offset + h.last_offset_delta + 1;
 		r->in_batch = true;
 	}
+}
+
+int rill_reader_next(rill_reader *r, rill_record *out)
+{
+	rill__error_clear();
+	if (r == NULL || out == NULL)
+		return rill__error(RILL_EINVAL, "reader or record is NULL");
+	size_t n;
+	return read_records(r, out, 1, &n);
+}
+
+int rill_reader_read(rill_reader *r, rill_record *out, size_t max, size_t *out_count)
+{
+	rill__error_clear();
+	if (out_count != NULL)
+		*out_count = 0;
+	if (r == NULL || out == NULL || out_count == NULL)
+		return rill__error(RILL_EINVAL, "reader, records or count is NULL");
+	if (max == 0)
+		return rill__error(RILL_EINVAL, "max is 0: room for no record");
+	return read_records(r, out, max, out_count);
 }
 
 static bool has_data(rill_reader *r)

@@ -162,5 +162,9 @@ int rill__segment_scan(rill_env *env, rill_segment *seg, uint64_t position,
  * in an unknown state and the caller must cut or fail. */
 int rill__write_all(const rill_io *io, int fd, const void *buf, size_t len,
                     uint64_t position, const char *path);
+/* rill__write_all to a segment's log through its descriptor (pinned), the
+ * error message naming the file. */
+int rill__segment_write(rill_env *env, rill_segment *seg, const void *buf, size_t len,
+                        uint64_t position);
 
 #endif /* RILL_SEGMENT_H */

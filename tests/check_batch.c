@@ -1208,6 +1208,104 @@ START_TEST(test_out_of_memory)
 }
 END_TEST
 
+/* Records as decoded, and how decoding ended. */
+typedef struct decoded {
+	rill_record records[400];
+	size_t count;
+	int end_rc;
+} decoded;
+
+static void decode_all(rill_batch_decoder *dec, const uint8_t *batch, size_t size,
+                       bool careful, size_t chunk, decoded *out)
+{
+	out->count = 0;
+	rill__batch_decoder_set_careful(dec, careful);
+	int rc = rill__batch_decoder_start(dec, batch, size);
+	while (rc == 0) {
+		size_t n = 0, room = sizeof(out->records) / sizeof(out->records[0]) - out->count;
+		ck_assert_uint_gt(room, 0);
+		rc = rill__batch_decoder_read(dec, &out->records[out->count],
+		                              chunk < room ? chunk : room, &n);
+		ck_assert(rc != 0 || n >= 1);
+		for (size_t i = 0; i < n; i++) /* headers live in the decoder: keep the count only */
+			out->records[out->count + i].headers = NULL;
+		out->count += n;
+	}
+	out->end_rc = rc;
+	rill__batch_decoder_set_careful(dec, false);
+}
+
+/*
+ * The scan's fast record path must accept exactly the records the careful
+ * path accepts and read them the same way: valid batches with field
+ * lengths on every varint width, then the same batches with one byte of
+ * the records section changed (the decoder does not check the checksum,
+ * so the change reaches it), decoded both ways in chunks of every size.
+ */
+START_TEST(test_fast_path_matches_careful)
+{
+	rill_batch_params params = default_params(RILL_COMPRESSION_NONE);
+	uint64_t seed = tu_seed("test_fast_path_matches_careful"), state = seed;
+	rill_batch_encoder *enc;
+	rill_batch_decoder *fast, *careful;
+	static decoded a, b;
+	static uint8_t copy[1 << 20];
+	unsigned changed = 0, refused = 0;
+
+	params.max_batch_bytes = RILL_MESSAGE_BYTES_MAX;
+	ck_assert_int_eq(rill__batch_encoder_new(&enc), 0);
+	ck_assert_int_eq(rill__batch_decoder_new(&fast), 0);
+	ck_assert_int_eq(rill__batch_decoder_new(&careful), 0);
+	for (unsigned round = 0; round < 60; round++) {
+		size_t value_max = round % 6 == 5 ? 20000 : round % 2 ? 300 : 60;
+		size_t count = 1 + (size_t)(tu_rand(&state) % (value_max > 300 ? 40 : 300));
+		record_set set;
+		make_records(&set, count, seed + round, value_max);
+		if (round % 3 != 0) /* mostly without headers: the fast path's case */
+			for (size_t i = 0; i < count; i++)
+				set.records[i].header_count = 0;
+		size_t size;
+		uint8_t *batch = encode_sealed(enc, set.records, count, &params, 5000, &size);
+		ck_assert_uint_le(size, sizeof(copy));
+		for (unsigned trial = 0; trial <= 40; trial++) {
+			memcpy(copy, batch, size);
+			if (trial > 0) { /* trial 0: unchanged */
+				uint64_t x = tu_rand(&state);
+				size_t at = RILL_BATCH_HEADER_SIZE +
+				            (size_t)(x % (size - RILL_BATCH_HEADER_SIZE));
+				copy[at] = (x >> 32) % 2 ? (uint8_t)(x >> 40) : (uint8_t)(copy[at] ^ (1u << ((x >> 40) % 8)));
+				changed++;
+			}
+			size_t chunk = 1 + (size_t)(tu_rand(&state) % 70);
+			decode_all(careful, copy, size, true, 1, &a);
+			decode_all(fast, copy, size, false, chunk, &b);
+			ck_assert_msg(a.end_rc == b.end_rc && a.count == b.count,
+			              "round %u trial %u: careful %zu records then %d, fast %zu then %d",
+			              round, trial, a.count, a.end_rc, b.count, b.end_rc);
+			if (trial == 0)
+				ck_assert_int_eq(a.end_rc, RILL_EAGAIN);
+			refused += a.end_rc != RILL_EAGAIN;
+			for (size_t i = 0; i < a.count; i++) {
+				const rill_record *x = &a.records[i], *y = &b.records[i];
+				ck_assert_msg(x->offset == y->offset && x->timestamp_ms == y->timestamp_ms &&
+				              x->key == y->key && x->key_len == y->key_len &&
+				              x->value == y->value && x->value_len == y->value_len &&
+				              x->header_count == y->header_count,
+				              "round %u trial %u record %zu differs", round, trial, i);
+			}
+		}
+		free_records(&set);
+	}
+	/* the mutations must have reached both outcomes */
+	ck_assert_uint_gt(refused, 0);
+	ck_assert_uint_lt(refused, changed);
+	fprintf(stderr, "fast-path differential: %u changed batches, %u refused\n", changed, refused);
+	rill__batch_decoder_free(careful);
+	rill__batch_decoder_free(fast);
+	rill__batch_encoder_free(enc);
+}
+END_TEST
+
 Suite *batch_suite(void);
 Suite *batch_suite(void)
 {
@@ -1235,6 +1333,7 @@ Suite *batch_suite(void)
 	tcase_add_loop_test(tc, test_records_section, 0, SECTION_COUNT);
 	tcase_add_test(tc, test_decompression_bombs);
 	tcase_add_test(tc, test_records_size_mismatch);
+	tcase_add_test(tc, test_fast_path_matches_careful);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("memory");
