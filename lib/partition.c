@@ -42,6 +42,7 @@
 #include "partition.h"
 
 #include <errno.h>
+#include <time.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1166,6 +1167,7 @@ static void partition_free(rill_partition *p)
 	rill__free(p->topic_name);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->sync_cond);
+	pthread_cond_destroy(&p->gather_cond);
 	pthread_cond_destroy(&p->data_cond);
 	rill__free(p);
 }
@@ -1192,6 +1194,11 @@ int rill__partition_open(rill_partition **out, rill_env *env, const char *dir,
 	p->partition_key = rill__partition_key(topic, number);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->sync_cond, NULL);
+	pthread_condattr_t monotonic;
+	pthread_condattr_init(&monotonic);
+	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->gather_cond, &monotonic);
+	pthread_condattr_destroy(&monotonic);
 	pthread_cond_init(&p->data_cond, NULL);
 	p->last_sync_ms = env->io->now_ms(env->io->ctx);
 	int rc = load_partition(p, clean);
@@ -1474,8 +1481,53 @@ static void notify_readers(rill_partition *p)
 	}
 }
 
-/* Wait until `target` is durable, syncing if nobody else is. Lock held. */
-static int sync_to(rill_partition *p, uint64_t target)
+/* Longest a leader waits for the rest of its group, and the share of the
+ * last fdatasync's duration it may spend waiting. */
+#define GATHER_WAIT_MAX_NS INT64_C(500000)
+#define GATHER_WAIT_SHARE 2 /* at most half the last fdatasync */
+
+/*
+ * Group commit, the leader's wait: when the last sync was shared by
+ * several threads, the leader waits until as many have written and are
+ * waiting again (or a bounded time passes) before it syncs. Without the
+ * wait a sync covers only the threads that wrote while the previous one
+ * ran, about half of them: the threads it released are still on their way
+ * back. A lone producer (group of one) never waits, so its latency is
+ * that of fdatasync alone; a group that shrinks costs one bounded wait
+ * (at most half the last fdatasync), after which group_expect has
+ * shrunk to what came. Lock held; p->syncing set.
+ */
+static void gather_group(rill_partition *p)
+{
+	int expect = p->group_expect;
+	if (expect <= 1 || p->sync_arrived >= expect)
+		return;
+	int64_t wait_ns = p->last_fsync_ns / GATHER_WAIT_SHARE;
+	if (wait_ns > GATHER_WAIT_MAX_NS)
+		wait_ns = GATHER_WAIT_MAX_NS;
+	if (wait_ns <= 0)
+		return;
+	/* A real-time wait, not the I/O table's clock: this is a scheduling
+	 * heuristic and changes nothing on disk. */
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_nsec += (long)wait_ns;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	p->gathering = true;
+	while (p->sync_arrived < expect && !p->closing && !atomic_load(&p->failed)) {
+		if (pthread_cond_timedwait(&p->gather_cond, &p->lock, &deadline) == ETIMEDOUT) {
+			p->group_expect = p->sync_arrived; /* the group shrank */
+			break;
+		}
+	}
+	p->gathering = false;
+}
+
+/* sync_to's loop; the caller has counted itself in sync_arrived. */
+static int sync_to_waiting(rill_partition *p, uint64_t target)
 {
 	while (atomic_load(&p->durable) < target) {
 		if (atomic_load(&p->failed))
@@ -1490,8 +1542,13 @@ static int sync_to(rill_partition *p, uint64_t target)
 				return rc;
 		}
 		p->syncing = true;
+		gather_group(p);
 		rill_segment *seg = active_segment(p);
 		uint64_t snapshot_end = atomic_load(&p->next_offset);
+		/* Everyone who arrived so far wrote before the snapshot: this
+		 * sync covers them; later arrivals are the next group. */
+		int covered = p->sync_arrived;
+		p->sync_arrived = 0;
 		uint64_t snapshot_size = atomic_load(&seg->size);
 		int rc = rill__segment_pin(p->env, seg, false);
 		if (rc != 0) {
@@ -1519,6 +1576,13 @@ static int sync_to(rill_partition *p, uint64_t target)
 			return rill__error(RILL_EFAILED, "partition %s failed during the sync", p->dir);
 		}
 		note_fsync(p, ns);
+		p->last_fsync_ns = ns;
+		/* The group: the threads this sync covered and those that
+		 * arrived while it ran. It only grows here (threads still on
+		 * their way back are not counted yet); a gather that times out
+		 * shrinks it. */
+		if (covered + p->sync_arrived > p->group_expect)
+			p->group_expect = covered + p->sync_arrived;
 		if (atomic_load(&seg->synced_size) < snapshot_size)
 			atomic_store(&seg->synced_size, snapshot_size);
 		if (atomic_load(&p->durable) < snapshot_end) {
@@ -1542,6 +1606,17 @@ static int sync_to(rill_partition *p, uint64_t target)
 		}
 	}
 	return 0;
+}
+
+/* Wait until `target` is durable, syncing if nobody else is. Lock held. */
+static int sync_to(rill_partition *p, uint64_t target)
+{
+	if (atomic_load(&p->durable) >= target)
+		return 0;
+	p->sync_arrived++;
+	if (p->gathering)
+		pthread_cond_signal(&p->gather_cond);
+	return sync_to_waiting(p, target);
 }
 
 int rill__partition_append(rill_partition *p, rill_append_batch *b,

@@ -28,7 +28,12 @@ typedef struct rill_partition {
 	uint64_t log_start;           /* first readable offset */
 	_Atomic uint64_t next_offset; /* log end: next offset to assign */
 	_Atomic uint64_t durable;     /* every offset below is synced */
-	bool syncing;                 /* a thread is inside fdatasync */
+	bool syncing;                 /* a thread leads a sync (gathering or in fdatasync) */
+	bool gathering;               /* the leader waits for the group (gather_cond) */
+	pthread_cond_t gather_cond;   /* arrivals wake a gathering leader */
+	int sync_arrived;             /* sync_to callers since the last sync's snapshot */
+	int group_expect;             /* threads sharing a sync, as last seen */
+	int64_t last_fsync_ns;        /* duration of the last fdatasync */
 	bool sealed_unsynced;         /* a roll without sync left sealed data unsynced */
 	_Atomic int failed;           /* sticky: an fsync or write failed */
 	uint64_t unsynced_records;    /* interval durability bookkeeping */

@@ -177,6 +177,42 @@ static void read_range(rill_topic *t, uint64_t from, uint64_t to)
 	rill_reader_close(r);
 }
 
+/* read_range with rill_reader_read, `max` records a call: the same
+ * records; a record with headers ends its call; calls never mix batches
+ * (so never return more than a batch holds). Returns the largest count
+ * one call returned. */
+static size_t read_range_bulk(rill_topic *t, uint64_t from, uint64_t to, size_t max)
+{
+	rill_reader *r = NULL;
+	OK(rill_reader_open(&r, t, 0, from));
+	rill_record *recs = calloc(max, sizeof(*recs));
+	size_t n = 0, largest = 0;
+	uint64_t i = from;
+	while (i < to) {
+		OK(rill_reader_read(r, recs, max, &n));
+		ck_assert_uint_ge(n, 1);
+		ck_assert_uint_le(n, max);
+		largest = n > largest ? n : largest;
+		for (size_t k = 0; k < n; k++) {
+			ck_assert_msg(k + 1 == n || recs[k].header_count == 0,
+			              "record %zu of %zu has headers but is not the last", k, n);
+			check_record(&recs[k], i + k);
+		}
+		i += n;
+		ck_assert_uint_eq(rill_reader_position(r), i);
+	}
+	ck_assert_uint_eq(i, to);
+	FAILS(rill_reader_read(r, recs, max, &n), RILL_EAGAIN);
+	ck_assert_uint_eq(n, 0);
+	FAILS(rill_reader_read(r, recs, 0, &n), RILL_EINVAL);
+	FAILS(rill_reader_read(r, NULL, max, &n), RILL_EINVAL);
+	FAILS(rill_reader_read(r, recs, max, NULL), RILL_EINVAL);
+	FAILS(rill_reader_read(NULL, recs, max, &n), RILL_EINVAL);
+	free(recs);
+	rill_reader_close(r);
+	return largest;
+}
+
 /* ------------------------------------------------------------------ store */
 
 START_TEST(test_store_open_creates_and_locks)
@@ -405,6 +441,9 @@ static void roundtrip(const char *compression, size_t per_batch)
 	append_range(t, 0, 3000, per_batch);
 	read_range(t, 0, 3000);
 	read_range(t, 1234, 3000);
+	read_range_bulk(t, 0, 3000, 1);
+	read_range_bulk(t, 1234, 3000, 5);
+	ck_assert_uint_le(read_range_bulk(t, 17, 3000, 256), per_batch);
 	rill_partition_stats ps;
 	OK(rill_partition_stats_get(&ps, t, 0));
 	ck_assert_uint_gt(ps.segments, 3); /* rolled */
@@ -470,6 +509,54 @@ START_TEST(test_reader_ranges_and_seek)
 	}
 	rill_reader_close(r);
 	rill_reader_close(NULL);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+/* Records without headers come many to a call, each call within one
+ * batch, and a seek into the middle of a batch starts at the target. */
+START_TEST(test_reader_read_bulk)
+{
+	rill_store *s = open_store();
+	rill_config c = small_config("os");
+	OK(rill_config_set(&c, "segment.bytes", "1048576"));
+	OK(rill_topic_create(s, "bulk", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "bulk"));
+	rill_record recs[100];
+	char values[100][8];
+	for (uint64_t base = 0; base < 1000; base += 100) {
+		for (int i = 0; i < 100; i++) {
+			memset(&recs[i], 0, sizeof(recs[i]));
+			snprintf(values[i], sizeof(values[i]), "%" PRIu64, base + (uint64_t)i);
+			recs[i].value = values[i];
+			recs[i].value_len = strlen(values[i]);
+		}
+		OK(rill_append(NULL, t, 0, recs, 100, 0));
+	}
+	rill_reader *r = NULL;
+	OK(rill_reader_open(&r, t, 0, 250));
+	rill_record got[64];
+	size_t n = 0, largest = 0;
+	uint64_t next = 250;
+	while (rill_reader_read(r, got, 64, &n) == 0) {
+		ck_assert_uint_ge(n, 1);
+		/* one batch a call: batches hold offsets [100k, 100k + 100) */
+		ck_assert_uint_eq(got[0].offset / 100, got[n - 1].offset / 100);
+		largest = n > largest ? n : largest;
+		for (size_t k = 0; k < n; k++) {
+			char want[8];
+			snprintf(want, sizeof(want), "%" PRIu64, next);
+			ck_assert_uint_eq(got[k].offset, next);
+			ck_assert_uint_eq(got[k].value_len, strlen(want));
+			ck_assert(memcmp(got[k].value, want, strlen(want)) == 0);
+			next++;
+		}
+	}
+	ck_assert_uint_eq(largest, 64);
+	ck_assert_uint_eq(next, 1000);
+	rill_reader_close(r);
 	rill_topic_close(t);
 	OK(rill_store_close(s));
 }
@@ -1049,6 +1136,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_roundtrip_plain_batches);
 	tcase_add_test(tc, test_roundtrip_zstd_batches);
 	tcase_add_test(tc, test_reader_ranges_and_seek);
+	tcase_add_test(tc, test_reader_read_bulk);
 	tcase_add_test(tc, test_append_errors);
 	tcase_add_test(tc, test_partitioners);
 	tcase_add_test(tc, test_durability_modes);
