@@ -134,6 +134,7 @@ typedef struct bench_args {
 	int sqlite_off;              /* non-durable SQLite: 1 OFF, 0 NORMAL */
 	double unclean_mb;           /* recovery: MB appended before the kill */
 	int max_open_files;          /* rill: segment descriptor cache, 0 default */
+	int64_t index_interval;      /* rill index.interval.bytes + 1; 0: default */
 	int smoke;                   /* tiny run, no targets */
 	int quiet;                   /* no progress line */
 } bench_args;
@@ -268,6 +269,7 @@ typedef struct engine_params {
 	int64_t segment_index_bytes; /* rill: 0 default */
 	int64_t retention_bytes;  /* rill: -1 none */
 	int max_open_files;       /* rill: 0 default */
+	int64_t index_interval;   /* rill: index.interval.bytes + 1; 0: default */
 	int64_t background_ms;    /* rill: rill_store_start_background, 0 none */
 	int sqlite_off;           /* non-durable sqlite: OFF instead of NORMAL */
 } engine_params;

@@ -78,6 +78,11 @@ static int rl_open(void **out, const engine_params *p)
 			if (set(&cfg, "segment.bytes", num) != 0)
 				return -1;
 		}
+		if (p->index_interval > 0) {
+			snprintf(num, sizeof num, "%lld", (long long)(p->index_interval - 1));
+			if (set(&cfg, "index.interval.bytes", num) != 0)
+				return -1;
+		}
 		if (p->segment_index_bytes > 0) {
 			snprintf(num, sizeof num, "%lld", (long long)p->segment_index_bytes);
 			if (set(&cfg, "segment.index.bytes", num) != 0)

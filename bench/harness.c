@@ -367,6 +367,7 @@ static void usage(const char *program)
 	        "  --sqlite-sync MODE   non-durable SQLite: off | normal\n"
 	        "  --unclean-mb MB      recovery: data appended before kill -9\n"
 	        "  --max-open-files N   rill: cached segment descriptors (0: default)\n"
+	        "  --index-interval N   rill: index.interval.bytes (0: every batch)\n"
 	        "  --smoke              tiny run, targets not judged\n"
 	        "  --quiet              no progress line\n"
 	        "Numbers take K, M, G suffixes (powers of 1024).\n",
@@ -444,6 +445,7 @@ void bench_parse_args(bench_args *a, int argc, char **argv)
 		{"sqlite-sync", required_argument, NULL, 'Q'},
 		{"unclean-mb", required_argument, NULL, 'U'},
 		{"max-open-files", required_argument, NULL, 'F'},
+		{"index-interval", required_argument, NULL, 'I'},
 		{"smoke", no_argument, NULL, 'k'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
@@ -504,6 +506,11 @@ void bench_parse_args(bench_args *a, int argc, char **argv)
 		case 'a': a->rate = strtod(optarg, NULL); break;
 		case 'U': a->unclean_mb = strtod(optarg, NULL); break;
 		case 'F': a->max_open_files = atoi(optarg); break;
+		case 'I':
+			if (parse_number(optarg, &v) != 0 || v < 0)
+				bench_die("bad number '%s'", optarg);
+			a->index_interval = v + 1; /* 0 stays "default" */
+			break;
 		case 'k': a->smoke = 1; break;
 		case 'q': a->quiet = 1; break;
 		default: usage(a->program);
@@ -717,6 +724,14 @@ void bench_print_header(const bench_args *a, const char *scenario_text)
 	       (unsigned long long)a->ops, a->durable ? "append" : "os",
 	       a->smoke ? " SMOKE (tiny counts, targets not judged)" : "");
 	printf("           out=%s dir=%s\n", a->out != NULL ? a->out : "(none)", a->dir);
+	if (a->segment_bytes > 0 || a->index_interval > 0 || a->max_open_files > 0) {
+		char interval[48] = "4096 (default)";
+		if (a->index_interval > 0)
+			snprintf(interval, sizeof interval, "%lld%s", (long long)(a->index_interval - 1),
+			         a->index_interval == 1 ? " (every batch)" : "");
+		printf("           rill: segment.bytes=%lld index.interval.bytes=%s max_open_files=%d\n",
+		       (long long)a->segment_bytes, interval, a->max_open_files);
+	}
 	fflush(stdout);
 	if (a->out != NULL) {
 		char path[4096];

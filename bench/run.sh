@@ -58,6 +58,8 @@ smoke)
 	run bench_durable $S --producers 1,4 --duration-ms 30 --warmup-ms 5 --prealloc-mb 1 \
 		--segment-bytes 1M
 	run bench_read $S --record-size 100,1K --sizes-mb 1 --ops 1000 --segment-bytes 1M
+	run bench_read $S --record-size 100 --batch 1 --index-interval 0 --sizes-mb 1 --ops 1000 \
+		--segment-bytes 1M
 	run bench_tail $S --duration-ms 50 --rate 2000
 	run bench_recovery $S --sizes-mb 2,4 --partitions 1,3 --unclean-mb 1 --segment-bytes 1M
 	run bench_retention $S --duration-ms 100 --warmup-ms 10 --segment-bytes 64K
@@ -75,6 +77,8 @@ quick)
 	run bench_durable $R --producers 1,4,16,64 --duration-ms 400 --warmup-ms 50 \
 		--prealloc-mb 64
 	run bench_read $R --record-size 100,1K --sizes-mb 64 --ops 20000
+	# random reads of records appended one per call, rill indexing every batch
+	run bench_read $R --record-size 100 --batch 1 --index-interval 0 --sizes-mb 64 --ops 20000
 	run bench_tail $R --duration-ms 1000 --rate 10000
 	run bench_recovery $R --sizes-mb 64,512 --partitions 1,100 --unclean-mb 16
 	run bench_retention $R --duration-ms 1000
@@ -89,6 +93,8 @@ full)
 	run bench_durable $R --record-size 100,1K,16K --producers 1,4,16,64 \
 		--duration-ms 2000 --warmup-ms 200 --prealloc-mb 256
 	run bench_read $R --record-size 100,1K,16K --sizes-mb 1024 --ops 1000000
+	run bench_read $R --record-size 100,1K --batch 1 --index-interval 0 --sizes-mb 256 \
+		--ops 1000000
 	run bench_tail $R --duration-ms 5000 --rate 10000
 	run bench_tail $R --duration-ms 5000 --rate 0 --count 200000
 	run bench_tail $R --duration-ms 2000 --rate 1000 --durability append
