@@ -1120,9 +1120,6 @@ static inline const uint8_t *read_record_fast(const rill_batch_decoder *dec, con
 
 	if (RILL_UNLIKELY(end - p < FAST_SLACK))
 		return NULL;
-	/* Each record's start depends on the previous record's length: fetch
-	 * ahead so that chain waits on L1, not L2. */
-	__builtin_prefetch(p + 512);
 	p = short_varint(p, &length);
 	if (p == NULL || length < RECORD_BODY_SIZE_MIN || length > end - p)
 		return NULL;

@@ -16,23 +16,13 @@
  *      to the input, since every value has exactly one encoding.
  * RILL_ASSERT aborts in these builds, so a broken invariant is a crash.
  *
- * Builds
- *   fuzzer:  clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ilib \
- *              tests/fuzz/fuzz_batch.c lib/batch.c lib/alloc.c lib/error.c \
- *              -lzstd -lxxhash
- *            ./a.out tests/fuzz/corpus/batch
- *   replay:  cc -DRILL_FUZZ_REPLAY ... (same files); ./a.out DIR_OR_FILE...
- *            runs every input once (make test runs the seed corpus so).
- *   seeds:   cc -DRILL_FUZZ_GENERATE ...; ./a.out tests/fuzz/corpus/batch
- *            writes the seed corpus: valid batches of various shapes.
+ * Builds (see tests/tests.mk and fuzz_util.h): `make fuzz` (libFuzzer),
+ * `make fuzz-replay` (every corpus and crash input once, part of make test);
+ * -DRILL_FUZZ_GENERATE writes the seed corpus: valid batches of various
+ * shapes.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <xxhash.h>
-
-#include "batch.h"
+#define FUZZ_NAME "batch"
+#include "fuzz_util.h"
 
 /* Inputs beyond this are cut: batches this size say nothing new. */
 #define FUZZ_INPUT_MAX (1u << 20)
@@ -42,28 +32,9 @@
 /* The round-trip oracle runs on batches of at most this many records. */
 #define FUZZ_ORACLE_RECORDS_MAX 4096u
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static uint64_t fuzz_key(void)
 {
 	return rill__partition_key("fuzz", 0);
-}
-
-static void fuzz_check(int ok, const char *what)
-{
-	if (!ok) {
-		fprintf(stderr, "fuzz_batch: %s (%s)\n", what, rill_errmsg());
-		abort();
-	}
-}
-
-/* The checksum by its definition (docs/FORMAT.md), written out again
- * rather than through rill__batch_seal, which asserts on its input. */
-static void reseal(uint8_t *batch, size_t size, uint64_t key)
-{
-	uint64_t records_hash = XXH3_64bits_withSeed(batch + RILL_BATCH_HEADER_SIZE,
-	                                             size - RILL_BATCH_HEADER_SIZE, key);
-	rill__put_u64(batch + 64, XXH3_64bits_withSeed(batch, 64, records_hash));
 }
 
 static void expect_same_bytes(const void *a, size_t a_len, const void *b, size_t b_len,
@@ -204,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rill__put_u32(batch + 8, (uint32_t)(size - RILL_BATCH_LOG_OVERHEAD));
 		if ((rill__get_u16(batch + 18) & RILL_BATCH_ATTR_COMPRESSION_MASK) == 0)
 			rill__put_u32(batch + 60, (uint32_t)(size - RILL_BATCH_HEADER_SIZE));
-		reseal(batch, size, key);
+		fuzz_reseal(batch, size, key);
 		fuzz_check(rill__batch_verify(batch, size, key) == 0, "re-sealed batch fails");
 		fuzz_check(rill__batch_verify(batch, size, key ^ 1) == RILL_ECORRUPT,
 		           "verified under another key");
@@ -221,68 +192,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifdef RILL_FUZZ_REPLAY
-#include <dirent.h>
-
-/* ---------------------------------------------------------------- replay */
-
-static int replay_file(const char *path, size_t *count)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL) {
-		perror(path);
-		return -1;
-	}
-	uint8_t *buf = malloc(FUZZ_INPUT_MAX + 1);
-	size_t n = buf ? fread(buf, 1, FUZZ_INPUT_MAX + 1, f) : 0;
-	fclose(f);
-	if (buf == NULL)
-		return -1;
-	LLVMFuzzerTestOneInput(buf, n);
-	free(buf);
-	(*count)++;
-	return 0;
-}
-
-int main(int argc, char **argv)
-{
-	size_t count = 0;
-	int failed = 0;
-	for (int i = 1; i < argc; i++) {
-		DIR *dir = opendir(argv[i]);
-		if (dir == NULL) {
-			failed |= replay_file(argv[i], &count) != 0;
-			continue;
-		}
-		struct dirent *e;
-		while ((e = readdir(dir)) != NULL) {
-			char path[4096];
-			if (e->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", argv[i], e->d_name);
-			failed |= replay_file(path, &count) != 0;
-		}
-		closedir(dir);
-	}
-	printf("fuzz_batch: replayed %zu inputs\n", count);
-	return failed ? 1 : 0;
-}
-#endif /* RILL_FUZZ_REPLAY */
 
 #ifdef RILL_FUZZ_GENERATE
 /* ------------------------------------------------------------ seed corpus */
-
-static void write_seed(const char *dir, const char *name, const uint8_t *p, size_t n)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	if (f == NULL || fwrite(p, 1, n, f) != n) {
-		perror(path);
-		exit(1);
-	}
-	fclose(f);
-}
 
 static void seed(rill_batch_encoder *enc, const char *dir, const char *name,
                  const rill_record *records, size_t count, int compression,
@@ -301,20 +213,16 @@ static void seed(rill_batch_encoder *enc, const char *dir, const char *name,
 	fuzz_check(rill__batch_encode(enc, records, count, &params, &batch, &size,
 	                              &hash) == 0, name);
 	rill__batch_seal(batch, base_offset, INT64_MIN, hash);
-	write_seed(dir, name, batch, size);
+	fuzz_write_seed(dir, name, batch, size);
 }
 
-int main(int argc, char **argv)
+static void fuzz_generate(const char *dir)
 {
 	static rill_record many[300];
 	static rill_header hdrs[8];
 	static char text[4096];
 	rill_batch_encoder *enc;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s DIR\n", argv[0]);
-		return 2;
-	}
 	fuzz_check(rill__batch_encoder_new(&enc) == 0, "encoder");
 	for (size_t i = 0; i < sizeof(text); i++)
 		text[i] = "the quick brown fox "[i % 20];
@@ -326,10 +234,10 @@ int main(int argc, char **argv)
 	memcpy(hdrs, h8, sizeof(h8));
 
 	rill_record one = {"key", 3, "value", 5, NULL, 0, 1234, 0};
-	seed(enc, argv[1], "one-record", &one, 1, RILL_COMPRESSION_NONE,
+	seed(enc, dir, "one-record", &one, 1, RILL_COMPRESSION_NONE,
 	     RILL_TIMESTAMP_CREATE_TIME, 0);
 	rill_record minimal = {NULL, 0, NULL, 0, NULL, 0, 0, 0};
-	seed(enc, argv[1], "minimal", &minimal, 1, RILL_COMPRESSION_NONE,
+	seed(enc, dir, "minimal", &minimal, 1, RILL_COMPRESSION_NONE,
 	     RILL_TIMESTAMP_CREATE_TIME, 5);
 	rill_record shapes[] = {
 		{NULL, 0, NULL, 0, NULL, 0, 1000, 0},           /* null key, tombstone */
@@ -338,11 +246,11 @@ int main(int argc, char **argv)
 		{"k", 1, text, 200, hdrs, 8, RILL_TIMESTAMP_NOW, 0},
 		{NULL, 0, "v", 1, NULL, 0, INT64_MAX / 2, 0},
 	};
-	seed(enc, argv[1], "shapes", shapes, 5, RILL_COMPRESSION_NONE,
+	seed(enc, dir, "shapes", shapes, 5, RILL_COMPRESSION_NONE,
 	     RILL_TIMESTAMP_CREATE_TIME, 100);
-	seed(enc, argv[1], "shapes-zstd", shapes, 5, RILL_COMPRESSION_ZSTD,
+	seed(enc, dir, "shapes-zstd", shapes, 5, RILL_COMPRESSION_ZSTD,
 	     RILL_TIMESTAMP_CREATE_TIME, 100);
-	seed(enc, argv[1], "shapes-log-append", shapes, 5, RILL_COMPRESSION_NONE,
+	seed(enc, dir, "shapes-log-append", shapes, 5, RILL_COMPRESSION_NONE,
 	     RILL_TIMESTAMP_LOG_APPEND_TIME, 7);
 	for (size_t i = 0; i < 300; i++) {
 		rill_record r = {text + i, i % 17, text + i % 50, i % 40,
@@ -353,13 +261,12 @@ int main(int argc, char **argv)
 			r.value = NULL, r.value_len = 0;
 		many[i] = r;
 	}
-	seed(enc, argv[1], "many", many, 40, RILL_COMPRESSION_NONE,
+	seed(enc, dir, "many", many, 40, RILL_COMPRESSION_NONE,
 	     RILL_TIMESTAMP_CREATE_TIME, 1 << 20);
-	seed(enc, argv[1], "many-zstd", many, 300, RILL_COMPRESSION_ZSTD,
+	seed(enc, dir, "many-zstd", many, 300, RILL_COMPRESSION_ZSTD,
 	     RILL_TIMESTAMP_CREATE_TIME, 1 << 20);
-	seed(enc, argv[1], "many-zstd-log-append", many, 300, RILL_COMPRESSION_ZSTD,
+	seed(enc, dir, "many-zstd-log-append", many, 300, RILL_COMPRESSION_ZSTD,
 	     RILL_TIMESTAMP_LOG_APPEND_TIME, 0);
 	rill__batch_encoder_free(enc);
-	return 0;
 }
 #endif /* RILL_FUZZ_GENERATE */
