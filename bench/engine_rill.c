@@ -271,6 +271,18 @@ static uint64_t rl_syncs(void *engine)
 	return n;
 }
 
+static uint64_t rl_segments(void *engine)
+{
+	rill_engine *e = engine;
+	uint64_t n = 0;
+	for (int i = 0; i < e->partitions; i++) {
+		rill_partition_stats st;
+		if (rill_partition_stats_get(&st, e->topic, i) == 0)
+			n += st.segments;
+	}
+	return n;
+}
+
 static int rl_zero_copy(void *handle)
 {
 	rill_handle *h = handle;
@@ -303,6 +315,7 @@ const engine_ops engine_rill = {
 	.get = rl_get,
 	.ts_lookup = rl_ts_lookup,
 	.syncs = rl_syncs,
+	.segments = rl_segments,
 	.zero_copy = rl_zero_copy,
 };
 

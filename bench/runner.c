@@ -112,8 +112,9 @@ int bench_run_appends(const run_spec *s, run_result *r)
 		if (p->recs == NULL)
 			bench_die("out of memory");
 	}
-	uint64_t allocs0 = 0, fsyncs0 = 0, syncs0 = 0, t0 = 0;
+	uint64_t allocs0 = 0, fsyncs0 = 0, syncs0 = 0, segments0 = 0, t0 = 0;
 	if (phase == 1) {
+		segments0 = s->ops->segments != NULL ? s->ops->segments(s->engine) : 0;
 		allocs0 = bench_allocs();
 		fsyncs0 = bench_fsyncs();
 		syncs0 = s->ops->syncs != NULL ? s->ops->syncs(s->engine) : 0;
@@ -125,6 +126,7 @@ int bench_run_appends(const run_spec *s, run_result *r)
 	if (phase == 0) {
 		bench_sleep_ms(s->warmup_ms);
 		syncs0 = s->ops->syncs != NULL ? s->ops->syncs(s->engine) : 0;
+		segments0 = s->ops->segments != NULL ? s->ops->segments(s->engine) : 0;
 		allocs0 = bench_allocs();
 		fsyncs0 = bench_fsyncs();
 		t0 = bench_now_ns();
@@ -146,6 +148,7 @@ int bench_run_appends(const run_spec *s, run_result *r)
 	uint64_t allocs1 = bench_allocs();
 	uint64_t fsyncs1 = bench_fsyncs();
 	uint64_t syncs1 = s->ops->syncs != NULL ? s->ops->syncs(s->engine) : 0;
+	uint64_t segments1 = s->ops->segments != NULL ? s->ops->segments(s->engine) : 0;
 	atomic_store(&phase, 2);
 	if (atomic_load(&finished) == T) {
 		/* everyone hit its count: the phase ended at the last finisher */
@@ -164,6 +167,8 @@ int bench_run_appends(const run_spec *s, run_result *r)
 	r->fsync_calls = fsyncs1 - fsyncs0;
 	r->engine_syncs = syncs1 - syncs0;
 	r->engine_syncs_known = s->ops->syncs != NULL;
+	/* No retention runs in these scenarios: the growth is the rolls. */
+	r->segment_rolls = segments1 > segments0 ? segments1 - segments0 : 0;
 	r->rss_peak_mb = bench_rss_peak_mb();
 	for (int t = 0; t < T; t++) {
 		producer *p = &prod[t];
@@ -179,6 +184,13 @@ int bench_run_appends(const run_spec *s, run_result *r)
 	}
 	free(prod);
 	return r->failed ? -1 : 0;
+}
+
+double bench_allocs_per_record_beyond_rolls(const run_result *r)
+{
+	uint64_t allowance = r->segment_rolls * BENCH_ALLOCS_PER_ROLL;
+	uint64_t beyond = r->allocs > allowance ? r->allocs - allowance : 0;
+	return r->records > 0 ? (double)beyond / (double)r->records : 0;
 }
 
 int bench_fresh_run(const bench_args *a, const engine_ops *ops,

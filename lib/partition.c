@@ -893,6 +893,7 @@ static int load_partition(rill_partition *p, bool clean)
 		}
 		seg->map_capacity = map_capacity(&p->config);
 		seg->index.loaded = true;
+		reserve_active_index(&p->config, seg);
 		rc = push_segment(p, seg);
 		if (rc != 0) {
 			rill__segment_unref(env, seg);
