@@ -2176,27 +2176,45 @@ int rill__partition_locate(rill_partition *p, uint64_t offset, rill_reader_state
 		pos = atomic_load(&seg->size);
 		expect = end;
 	} else {
-		rc = rill__segment_pin(p->env, seg, false);
-		if (rc != 0)
-			goto out;
+		/* The reader reads this segment next: pin it mapped and hand
+		 * the pin over, or keep the one it holds on the same segment
+		 * (random reads within a segment then take no cache lock). */
+		bool reuse_pin = st->pinned && st->seg == seg;
+		if (!reuse_pin) {
+			rc = rill__segment_pin(p->env, seg, true);
+			if (rc != 0)
+				goto out;
+		}
 		rc = ensure_index(p, seg);
 		uint32_t rel = 0;
 		if (rc == 0)
 			pos = rill__index_lookup_offset_entry(&seg->index, (uint32_t)(offset - seg->base_offset), &rel);
-		if (rc == 0 && pos > 0 && !index_hint_ok(p, seg, pos, offset, false, INT64_MAX, false)) {
-			pos = 0;
-			rel = 0;
-		}
+		/* The entry is a hint: the reader checks the batch it points at
+		 * (it parses that header anyway) and falls back to the segment
+		 * start if it does not match (rill__reader_state_index_miss). */
+		st->from_index = pos > 0;
 		expect = seg->base_offset + rel;
-		rill__segment_unpin(p->env, seg);
-		if (rc != 0)
+		if (rc != 0) {
+			if (!reuse_pin)
+				rill__segment_unpin(p->env, seg);
 			goto out;
+		}
+		if (!reuse_pin) {
+			rill__reader_state_release(p, st);
+			rill__segment_ref(seg);
+			st->seg = seg;
+			st->pinned = true;
+		}
+		st->pos = pos;
+		st->expect_base = expect;
+		goto out;
 	}
 	rill__reader_state_release(p, st);
 	rill__segment_ref(seg);
 	st->seg = seg;
 	st->pos = pos;
 	st->expect_base = expect;
+	st->from_index = false;
 out:
 	pthread_mutex_unlock(&p->lock);
 	return rc;
@@ -2225,11 +2243,23 @@ int rill__partition_next_segment(rill_partition *p, rill_reader_state *st)
 			st->seg = next;
 			st->pos = 0;
 			st->expect_base = next->base_offset;
+			st->from_index = false;
 			return 0;
 		}
 	}
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+void rill__reader_state_index_miss(rill_partition *p, rill_reader_state *st)
+{
+	RILL_ASSERT(st->from_index);
+	rill__log(&p->env->logger, RILL_LOG_WARN,
+	          "partition %s segment %020" PRIu64 ": index entry at position %" PRIu64 " does not match the log; scanning from the segment start",
+	          p->dir, st->seg->base_offset, st->pos);
+	st->pos = 0;
+	st->expect_base = st->seg->base_offset;
+	st->from_index = false;
 }
 
 void rill__reader_state_release(rill_partition *p, rill_reader_state *st)

@@ -115,12 +115,20 @@ typedef struct rill_reader_state {
 	uint64_t pos;                 /* file position of the next batch */
 	uint64_t expect_base;         /* base offset the batch at pos must have */
 	bool pinned;                  /* seg pinned while a batch is in use */
+	bool from_index;              /* pos is an index entry's, not yet read */
 } rill_reader_state;
 
 /* Position a reader state at offset: find the segment and the file
- * position of the batch containing it. ERANGE below start / past end. */
+ * position of the batch containing it. ERANGE below start / past end.
+ * Below the log end the segment comes back pinned (st->pinned), ready to
+ * read; a pin st already held on that segment is kept, one on another
+ * segment released. */
 int rill__partition_locate(rill_partition *p, uint64_t offset,
                            rill_reader_state *st);
+/* The batch at st->pos (an index entry's position, st->from_index) does
+ * not parse or does not continue the offsets: the index is only a hint,
+ * so log it and move st to the start of its segment. */
+void rill__reader_state_index_miss(rill_partition *p, rill_reader_state *st);
 /* Next segment after st->seg, or RILL_EAGAIN. Drops the old ref. */
 int rill__partition_next_segment(rill_partition *p, rill_reader_state *st);
 void rill__reader_state_release(rill_partition *p, rill_reader_state *st);

@@ -34,13 +34,18 @@
 int rill__topic_get_partition(rill_topic *topic, int32_t partition, rill_partition **out);
 void rill__reader_free_at_close(struct rill_reader *reader);
 
-static void end_batch(rill_reader *r)
+static void flush_read_stats(rill_reader *r)
 {
 	/* Stats are added per batch, not per record: one atomic per batch. */
 	if (r->unflushed_reads > 0) {
 		atomic_fetch_add_explicit(&r->partition->records_read, r->unflushed_reads, memory_order_relaxed);
 		r->unflushed_reads = 0;
 	}
+}
+
+static void end_batch(rill_reader *r)
+{
+	flush_read_stats(r);
 	if (r->st.pinned) {
 		rill__segment_unpin(r->partition->env, r->st.seg);
 		r->st.pinned = false;
@@ -50,16 +55,18 @@ static void end_batch(rill_reader *r)
 
 static int position_at(rill_reader *r, uint64_t offset)
 {
-	end_batch(r);
+	/* The pin stays: locate keeps it if the target is in the same
+	 * segment (a point read then takes one lock, the partition's). */
+	flush_read_stats(r);
+	r->in_batch = false;
 	rill_partition *p = r->partition;
 	if (p->env->readonly)
 		rill__partition_refresh(p);
-	rill_offsets o;
-	rill__partition_offsets(p, &o);
-	if (offset == RILL_START_EARLIEST)
-		offset = o.log_start;
-	else if (offset == RILL_START_LATEST)
-		offset = o.log_end;
+	if (offset == RILL_START_EARLIEST || offset == RILL_START_LATEST) {
+		rill_offsets o;
+		rill__partition_offsets(p, &o);
+		offset = offset == RILL_START_EARLIEST ? o.log_start : o.log_end;
+	}
 	int rc = rill__partition_locate(p, offset, &r->st);
 	if (rc != 0)
 		return rc;
@@ -203,6 +210,11 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 		}
 		rill_segment *seg = r->st.seg;
 		uint64_t end = atomic_load_explicit(&seg->size, memory_order_acquire);
+		if (r->st.pos >= end && r->st.from_index) {
+			/* An index entry past the data: a damaged index, not the end. */
+			rill__reader_state_index_miss(p, &r->st);
+			continue;
+		}
 		if (r->st.pos >= end) {
 			rc = rill__partition_next_segment(p, &r->st);
 			if (rc == 0) {
@@ -231,14 +243,34 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 		}
 		const uint8_t *bytes = NULL;
 		rill_batch_header h;
-		if (end - r->st.pos < RILL_BATCH_HEADER_SIZE)
+		if (end - r->st.pos < RILL_BATCH_HEADER_SIZE) {
+			if (r->st.from_index) {
+				rill__reader_state_index_miss(p, &r->st);
+				continue;
+			}
 			return corrupt(r, "partial batch header below the log end");
+		}
 		rc = rill__segment_bytes(env, seg, r->st.pos, RILL_BATCH_HEADER_SIZE, &r->scratch, &r->scratch_cap, &bytes);
 		if (rc != 0)
 			return rc;
 		rc = rill__batch_parse_header(bytes, RILL_BATCH_HEADER_SIZE, end - r->st.pos, &h);
+		if (rc != 0 && r->st.from_index) {
+			rill__error_clear();
+			rill__reader_state_index_miss(p, &r->st);
+			continue;
+		}
 		if (rc != 0)
 			return corrupt(r, rill_errmsg());
+		if (r->st.from_index) {
+			/* Past the batch header an index entry is no hint but a
+			 * position like any other: a mismatch below is the log's. */
+			bool hint_ok = h.base_offset == r->st.expect_base && h.base_offset <= r->position;
+			if (!hint_ok) {
+				rill__reader_state_index_miss(p, &r->st);
+				continue;
+			}
+			r->st.from_index = false;
+		}
 		uint64_t total = rill__batch_total_size(&h);
 		if (h.base_offset != r->st.expect_base) {
 			/* The chain of base offsets from the index entry is broken:

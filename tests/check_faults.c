@@ -1987,8 +1987,12 @@ START_TEST(test_truncate_last_segment)
 END_TEST
 
 /* Each index, time index and checkpoint file of every partition is
- * deleted, zeroed, garbled, cut in half or extended with garbage: the
- * store opens and nothing is lost. _i: bit 0 unclean shutdown. */
+ * deleted, zeroed, garbled, cut in half or extended with garbage, and each
+ * offset index is also left well-formed but wrong (every position one
+ * byte late, every relative offset one short: the entries pass the load
+ * checks and only the batch they point at shows them wrong, so seeks go
+ * through the reader's index-miss fallback): the store opens and nothing
+ * is lost. _i: bit 0 unclean shutdown. */
 START_TEST(test_damaged_hints)
 {
 	reference ref;
@@ -2001,8 +2005,11 @@ START_TEST(test_damaged_hints)
 		if (strstr(f->path, "index") == NULL && !is_cp)
 			continue;
 		static const char *const how[] = {"deleted", "zeroed", "garbled", "cut in half", "extended with garbage",
-		                                  "emptied"};
-		for (int h = 0; h < 6; h++) {
+		                                  "emptied", "positions one byte late", "offsets one short"};
+		int is_offset_index = strstr(f->path, ".index") != NULL && strstr(f->path, ".timeindex") == NULL;
+		for (int h = 0; h < 8; h++) {
+			if (h >= 6 && (!is_offset_index || f->len < 16))
+				continue;
 			snprintf(ctx_text, sizeof(ctx_text), "[%s shutdown, %s %s] ", ref.clean ? "clean" : "unclean", f->path, how[h]);
 			size_t len = f->len;
 			uint8_t *d = malloc(f->len + 64);
@@ -2021,6 +2028,15 @@ START_TEST(test_damaged_hints)
 			}
 			if (h == 5)
 				len = 0;
+			/* Entry 0 stays (relative offset 0 at position 0); the later
+			 * ones move but stay strictly increasing. */
+			for (size_t k = 8; h >= 6 && k + 8 <= len; k += 8) {
+				uint32_t v = (uint32_t)d[k + (h == 6 ? 4 : 0)] | (uint32_t)d[k + (h == 6 ? 5 : 1)] << 8 |
+				             (uint32_t)d[k + (h == 6 ? 6 : 2)] << 16 | (uint32_t)d[k + (h == 6 ? 7 : 3)] << 24;
+				v = h == 6 ? v + 1 : v - 1;
+				for (int byte = 0; byte < 4; byte++)
+					d[k + (size_t)(h == 6 ? 4 : 0) + (size_t)byte] = (uint8_t)(v >> (8 * byte));
+			}
 			sim_fs *sim = snap_plant(&ref.sn, (int)i, h == 0 ? NULL : d, len);
 			int back = 0;
 			check_planted(sim, &ref, NULL, 1, is_cp ? &back : NULL);
