@@ -9,8 +9,20 @@
  *   rill-keep  the same with retention off (the baseline)
  * One producer, --batch records per call (1 by default), --record-size
  * values, durability=os, every call timed. The ratios rill/rill-keep are
- * the effect of retention; the target checks that retention kept the
- * partition near its limit.
+ * the effect of retention.
+ *
+ * What retention promises, and so what the target judges: retention.bytes
+ * follows Kafka (delete the oldest segment while what remains is still
+ * >= retention.bytes, never the active segment), so a pass leaves less than
+ * retention.bytes + one segment. Between passes the log grows by whatever
+ * is appended in one interval plus the pass itself (which syncs, writes the
+ * checkpoint and fsyncs the directory): at 100-200 MiB/s that is 1-3 MiB
+ * per 10 ms tick, so the size at an arbitrary instant (disk_mb_at_stop, read
+ * the moment the producer stops) is a sample of a sawtooth whose height
+ * depends on the append rate, not on retention. The target is therefore
+ * read after the producer stops and the background thread (not a manual
+ * call) has run its next pass: disk_mb_after_pass <= retention + 1 segment,
+ * with settle_ms the wait for it (bounded by SETTLE_MS_MAX).
  */
 #include "bench.h"
 
@@ -18,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#define SETTLE_MS_MAX 2000 /* longest wait for the background pass after the stop */
 
 int main(int argc, char **argv)
 {
@@ -41,7 +55,8 @@ int main(int argc, char **argv)
 		double rps[BENCH_REPEATS_MAX], p50[BENCH_REPEATS_MAX], p99[BENCH_REPEATS_MAX];
 		double p999[BENCH_REPEATS_MAX], pmax[BENCH_REPEATS_MAX];
 		double deleted[BENCH_REPEATS_MAX], disk[BENCH_REPEATS_MAX];
-		double segs[BENCH_REPEATS_MAX];
+		double segs[BENCH_REPEATS_MAX], disk_stop[BENCH_REPEATS_MAX];
+		double settle[BENCH_REPEATS_MAX], per_tick[BENCH_REPEATS_MAX];
 		bench_hist *all = malloc(sizeof *all);
 		hist_reset(all);
 		int n = 0;
@@ -83,6 +98,16 @@ int main(int argc, char **argv)
 			rill_partition_stats st;
 			memset(&st, 0, sizeof st);
 			rill_partition_stats_get(&st, bench_rill_topic(engine), 0);
+			double at_stop = (double)st.bytes_on_disk / 1048576.0;
+			/* Wait for the background thread's next pass to bring the
+			 * partition under Kafka's bound (rill-keep has no bound). */
+			double waited = 0;
+			uint64_t bound = (uint64_t)(retention + a.segment_bytes);
+			while (variant == 0 && st.bytes_on_disk >= bound && waited < SETTLE_MS_MAX) {
+				bench_sleep_ms(1);
+				waited += 1;
+				rill_partition_stats_get(&st, bench_rill_topic(engine), 0);
+			}
 			if (engine_rill.close(engine) != 0 || rc != 0 || r->records == 0) {
 				printf("FAILED: %s: %s\n", name, r->failed ? r->error : engine_errmsg());
 				free(r);
@@ -96,6 +121,9 @@ int main(int argc, char **argv)
 			pmax[n] = (double)r->latency.max / 1e3;
 			deleted[n] = (double)st.log_start * (double)rs / 1048576.0;
 			disk[n] = (double)st.bytes_on_disk / 1048576.0;
+			disk_stop[n] = at_stop;
+			settle[n] = waited;
+			per_tick[n] = rps[n] * (double)rs * (double)p.background_ms / 1e3 / 1048576.0;
 			segs[n] = (double)st.segments;
 			hist_merge(all, &r->latency);
 			n++;
@@ -110,8 +138,11 @@ int main(int argc, char **argv)
 			bench_result(&a, &c, "lat_p99.9", "us", BENCH_LOWER, p999, n);
 			bench_result(&a, &c, "lat_max", "us", BENCH_LOWER, pmax, n);
 			bench_result(&a, &c, "deleted_mb", "MiB", BENCH_NEUTRAL, deleted, n);
-			bench_result(&a, &c, "disk_mb_at_end", "MiB", BENCH_NEUTRAL, disk, n);
-			bench_result(&a, &c, "segments_at_end", "files", BENCH_NEUTRAL, segs, n);
+			bench_result(&a, &c, "disk_mb_at_stop", "MiB", BENCH_NEUTRAL, disk_stop, n);
+			bench_result(&a, &c, "mb_appended_per_tick", "MiB", BENCH_NEUTRAL, per_tick, n);
+			bench_result(&a, &c, "disk_mb_after_pass", "MiB", BENCH_NEUTRAL, disk, n);
+			bench_result(&a, &c, "settle_ms", "ms", BENCH_NEUTRAL, settle, n);
+			bench_result(&a, &c, "segments_after_pass", "files", BENCH_NEUTRAL, segs, n);
 			bench_write_cdf(&a, &c, "append_latency", all);
 			if (variant == 0) {
 				double lo, hi;
@@ -127,11 +158,12 @@ int main(int argc, char **argv)
 	bench_print_ratios(&a, "retention");
 	printf("\n-- targets (issue 4)\n");
 	char text[300];
-	double limit = (double)(retention + 2 * a.segment_bytes) / 1048576.0;
+	double limit = (double)(retention + a.segment_bytes) / 1048576.0;
 	snprintf(text, sizeof text,
-	         "retention.bytes=%.1f MiB with %.1f MiB segments keeps the partition "
-	         "within retention + 2 segments while appending (MiB on disk at the end)",
-	         (double)retention / 1048576.0, (double)a.segment_bytes / 1048576.0);
+	         "retention.bytes=%.1f MiB with %.1f MiB segments: the background pass after "
+	         "appending leaves the partition within retention + 1 segment (Kafka's bound; "
+	         "MiB on disk after it, waited at most %d ms)",
+	         (double)retention / 1048576.0, (double)a.segment_bytes / 1048576.0, SETTLE_MS_MAX);
 	bench_target(&a, text, disk_end, limit, 0, " MiB");
 	bench_pool_free(&pool);
 	return 0;

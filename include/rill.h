@@ -223,7 +223,7 @@ typedef struct rill_config {
 	int64_t segment_index_bytes;      /* capacity of each index file */
 	int64_t index_interval_bytes;     /* bytes of log between index entries */
 	int64_t retention_ms;             /* delete segments older than this; -1 never */
-	int64_t retention_bytes;          /* keep the partition under this; -1 no limit */
+	int64_t retention_bytes;          /* drop oldest segments while the rest is >= this; -1 no limit */
 	int64_t max_message_bytes;        /* largest batch, encoded, accepted */
 	int compression_type;             /* enum rill_compression */
 	int compression_zstd_level;       /* zstd level when compressing */

@@ -8,7 +8,7 @@
  * segment rolls, with and without zstd, before and after restart; readers
  * seek by offset and timestamp and report out-of-range positions; retention
  * by time, size and offset deletes whole segments oldest first and moves the
- * log start; durability modes report durable offsets; corrupt bytes are
+ * log start, and retention.bytes deletes exactly as Kafka does; durability modes report durable offsets; corrupt bytes are
  * reported, not returned. Each case runs in a fresh temporary directory.
  */
 #include <check.h>
@@ -753,6 +753,74 @@ START_TEST(test_retention_by_size_and_offset)
 }
 END_TEST
 
+/* retention.bytes follows Kafka (UnifiedLog.deletableSegments): delete the
+ * oldest segment while what would remain is still >= retention.bytes, never
+ * the active segment. So one pass leaves retention.bytes <= size <
+ * retention.bytes + one segment (unless only the active segment is left).
+ * Equal one-record batches make every sealed segment the same size, so the
+ * expected deletions are computed exactly, boundaries included: limits are
+ * what would remain with `kept` sealed segments, -1, +0 and +1 byte (a
+ * limit equal to what would remain deletes, one byte more does not);
+ * kept < 0 is retention.bytes=0. */
+static const int64_t retention_sealed_kept[] = {-1, 0, 1, 2, 5, 100};
+static const int retention_offsets[] = {-1, 0, 1};
+
+START_TEST(test_retention_bytes_kafka_bound)
+{
+	int64_t kept = retention_sealed_kept[_i / 3];
+	int delta = retention_offsets[_i % 3];
+	rill_store *s = open_store();
+	rill_config c = small_config("os");
+	OK(rill_config_set(&c, "retention.ms", "-1"));
+	OK(rill_topic_create(s, "kb", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "kb"));
+	char value[200];
+	memset(value, 'v', sizeof(value));
+	rill_record rec = {NULL, 0, value, sizeof(value), NULL, 0, 1000, 0};
+	for (int i = 0; i < 1000; i++)
+		OK(rill_append(NULL, t, 0, &rec, 1, 0));
+	rill_partition_stats before;
+	OK(rill_partition_stats_get(&before, t, 0));
+	ck_assert_uint_eq(before.bytes_appended % before.batches_appended, 0);
+	uint64_t batch = before.bytes_appended / before.batches_appended;
+	uint64_t sealed = 16384 / batch * batch; /* every sealed segment's size */
+	uint64_t active = before.bytes_on_disk - (before.segments - 1) * sealed;
+	ck_assert_uint_gt(before.segments, 6);
+	ck_assert_uint_gt(active, 0);
+	ck_assert_uint_lt(active, sealed + 1);
+	int64_t limit = kept < 0 ? 0 : (int64_t)(active + (uint64_t)kept * sealed) + delta;
+	char text[32];
+	snprintf(text, sizeof(text), "%" PRId64, limit);
+	OK(rill_topic_alter(t, "retention.bytes", text));
+	uint64_t want = 0, total = before.bytes_on_disk;
+	while (want + 1 < before.segments && total - sealed >= (uint64_t)limit) {
+		total -= sealed;
+		want++;
+	}
+	uint64_t deleted = 0;
+	OK(rill_topic_retain(t, &deleted));
+	rill_partition_stats after;
+	OK(rill_partition_stats_get(&after, t, 0));
+	ck_assert_uint_eq(deleted, want);
+	ck_assert_uint_eq(after.segments, before.segments - want);
+	ck_assert_uint_eq(after.bytes_on_disk, total);
+	ck_assert_uint_eq(after.log_end, before.log_end);
+	ck_assert_uint_ge(after.segments, 1); /* the active segment stays */
+	/* The bound one pass guarantees: no more than one segment over the
+	 * limit, and never under it by deleting. */
+	if (after.segments > 1)
+		ck_assert_uint_lt(after.bytes_on_disk - sealed, (uint64_t)limit);
+	if (deleted > 0)
+		ck_assert_uint_ge(after.bytes_on_disk, (uint64_t)limit);
+	/* A second pass has nothing left to do. */
+	OK(rill_topic_retain(t, &deleted));
+	ck_assert_uint_eq(deleted, 0);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
 START_TEST(test_retention_by_time)
 {
 	rill_store *s = open_store();
@@ -1141,6 +1209,9 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_partitioners);
 	tcase_add_test(tc, test_durability_modes);
 	tcase_add_test(tc, test_retention_by_size_and_offset);
+	tcase_add_loop_test(tc, test_retention_bytes_kafka_bound, 0,
+	                    (int)(sizeof(retention_sealed_kept) / sizeof(retention_sealed_kept[0]) *
+	                          sizeof(retention_offsets) / sizeof(retention_offsets[0])));
 	tcase_add_test(tc, test_retention_by_time);
 	tcase_add_test(tc, test_reader_wait_and_fd);
 	tcase_add_test(tc, test_readonly_beside_writer);
