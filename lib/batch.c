@@ -1060,17 +1060,19 @@ __attribute__((noinline)) static int read_record(rill_batch_decoder *dec, rill_r
 }
 
 /*
- * A canonical varint of at most four bytes, or NULL for anything else
- * (longer, overlong): the careful decoder then reads the record again and
- * names the problem. Four bytes hold 28 bits, within both the 32- and the
- * 64-bit limits. Reads up to four bytes from p: the caller has checked
- * they are inside the records section.
+ * A canonical varint of at most four bytes, still zigzag-encoded, or NULL
+ * for anything else (longer, overlong): the careful decoder then reads
+ * the record again and names the problem. Four bytes hold 28 bits, within
+ * both the 32- and the 64-bit limits. Reads up to four bytes from p: the
+ * caller has checked they are inside the records section. The caller
+ * tests lengths and the offset delta on the encoded value (even, or 1 for
+ * -1), which saves undoing the zigzag on all but the timestamp delta.
  */
-static inline const uint8_t *short_varint(const uint8_t *p, int64_t *out)
+static inline const uint8_t *short_varint(const uint8_t *p, uint64_t *out)
 {
 	uint64_t b0 = p[0];
 	if (RILL_LIKELY(b0 < 0x80)) {
-		*out = unzigzag(b0);
+		*out = b0;
 		return p + 1;
 	}
 	/* Unrolled: lengths of 64 bytes and more take two bytes, so this is
@@ -1081,7 +1083,7 @@ static inline const uint8_t *short_varint(const uint8_t *p, int64_t *out)
 	if (RILL_LIKELY(b1 < 0x80)) {
 		if (b1 == 0)
 			return NULL;
-		*out = unzigzag((b0 & 0x7f) | b1 << 7);
+		*out = (b0 & 0x7f) | b1 << 7;
 		return p + 2;
 	}
 	uint64_t b2 = p[2], b3 = p[3];
@@ -1089,11 +1091,11 @@ static inline const uint8_t *short_varint(const uint8_t *p, int64_t *out)
 	if (b2 < 0x80) {
 		if (b2 == 0)
 			return NULL;
-		*out = unzigzag(u);
+		*out = u;
 		return p + 3;
 	}
 	if (b3 < 0x80 && b3 != 0) {
-		*out = unzigzag(u | b3 << 21);
+		*out = u | b3 << 21;
 		return p + 4;
 	}
 	return NULL;
@@ -1102,65 +1104,129 @@ static inline const uint8_t *short_varint(const uint8_t *p, int64_t *out)
 /* Bytes that must follow a record's start for read_record_fast: the
  * length, attributes and three varints of four bytes at most. */
 #define FAST_SLACK 32
+/* Fast-path varints hold at most 28 bits, so a timestamp delta is within
+ * +-2^27: bounds on it are clamped to +-2^28 and never overflow. */
+#define FAST_DELTA_BOUND ((int64_t)1 << 28)
+
+/*
+ * The batch's constants for read_record_fast, copied into the scan loop's
+ * locals once per call: through the decoder they would be reloaded after
+ * every store into the caller's records, which may alias it.
+ */
+typedef struct fast_batch {
+	const uint8_t *fast_end;  /* a record starting before this has FAST_SLACK bytes */
+	const uint8_t *end;       /* end of the records section */
+	const uint8_t *value_guard; /* a value length read before this has 5 bytes */
+	uint64_t base_offset;
+	int64_t first_timestamp;
+	int64_t delta_min;        /* timestamp deltas the careful path accepts, */
+	uint64_t delta_span;      /* clamped: delta - delta_min <= delta_span */
+	int64_t reported_ts;      /* LogAppendTime: every record's timestamp */
+	bool log_append_time;
+} fast_batch;
+
+/*
+ * read_record accepts a timestamp delta when first + delta neither
+ * overflows nor is INT64_MIN and, under CreateTime, is at most the batch's
+ * max timestamp: one interval, [INT64_MIN + 1 - first, top - first], with
+ * top max_timestamp or INT64_MAX. Clamped to +-FAST_DELTA_BOUND it is
+ * computed without overflow and checked with one comparison.
+ */
+static void fast_delta_range(int64_t first, int64_t top, int64_t *out_min, uint64_t *out_span)
+{
+	RILL_ASSERT(first != INT64_MIN);
+	RILL_ASSERT(top >= first);
+	int64_t lo = first > INT64_MIN + FAST_DELTA_BOUND ? -FAST_DELTA_BOUND
+	                                                  : INT64_MIN + 1 + -first;
+	uint64_t above = (uint64_t)top - (uint64_t)first; /* exact: top >= first */
+	int64_t hi = above > (uint64_t)FAST_DELTA_BOUND ? FAST_DELTA_BOUND : (int64_t)above;
+	RILL_ASSERT(lo <= 0 && hi >= 0);
+	*out_min = lo;
+	*out_span = (uint64_t)(hi - lo);
+}
+
+static fast_batch fast_batch_of(const rill_batch_decoder *dec)
+{
+	fast_batch b;
+	size_t size = cursor_left(&dec->records);
+	b.end = dec->records.end;
+	/* a section shorter than the slack has no fast record */
+	b.fast_end = size > FAST_SLACK ? b.end - FAST_SLACK : b.end - size;
+	/* inside the section: its size is at least RECORD_SIZE_MIN (checked
+	 * by the header parse) */
+	b.value_guard = b.end - 5;
+	b.base_offset = dec->base_offset;
+	b.first_timestamp = dec->first_timestamp;
+	fast_delta_range(dec->first_timestamp,
+	                 dec->log_append_time ? INT64_MAX : dec->max_timestamp,
+	                 &b.delta_min, &b.delta_span);
+	b.reported_ts = dec->max_timestamp;
+	b.log_append_time = dec->log_append_time;
+	return b;
+}
 
 /*
  * The common record (short varints, no headers, not at the very end of
- * the section) decoded with locals and no error text; false sends the
+ * the section) decoded with locals and no error text; NULL sends the
  * record to read_record, which accepts everything this accepts and
  * explains everything it refuses. A scan is mostly this function, so the
  * fixed-size fields are read without a bounds check each: FAST_SLACK
  * bytes past the record's start are inside the section, and where the
  * fields end is checked against the record's end once they are read.
  */
-static inline const uint8_t *read_record_fast(const rill_batch_decoder *dec, const uint8_t *p,
+static inline const uint8_t *read_record_fast(const fast_batch *b, const uint8_t *p,
                                               uint32_t index, int64_t *max_seen, rill_record *out)
 {
-	const uint8_t *end = dec->records.end;
-	int64_t length, ts_delta, offset_delta, key_len, value_len;
+	/* zigzag-encoded: a length or count n >= 0 is 2n, -1 (null) is 1 */
+	uint64_t length_z, ts_delta_z, offset_delta_z, key_len_z, value_len_z;
 
-	if (RILL_UNLIKELY(end - p < FAST_SLACK))
+	if (RILL_UNLIKELY(p >= b->fast_end))
 		return NULL;
-	p = short_varint(p, &length);
-	if (p == NULL || length < RECORD_BODY_SIZE_MIN || length > end - p)
+	if ((p = short_varint(p, &length_z)) == NULL || (length_z & 1) != 0)
+		return NULL;
+	/* RECORD_BODY_SIZE_MIN <= length <= the bytes left, in one comparison */
+	size_t length = (size_t)(length_z >> 1);
+	if (length - RECORD_BODY_SIZE_MIN > (size_t)(b->end - p) - RECORD_BODY_SIZE_MIN)
 		return NULL;
 	const uint8_t *record_end = p + length;
 	if (*p++ != 0) /* attributes */
 		return NULL;
-	if ((p = short_varint(p, &ts_delta)) == NULL)
+	if ((p = short_varint(p, &ts_delta_z)) == NULL)
 		return NULL;
-	if ((p = short_varint(p, &offset_delta)) == NULL || offset_delta != (int64_t)index)
+	if ((p = short_varint(p, &offset_delta_z)) == NULL ||
+	    offset_delta_z != 2 * (uint64_t)index)
 		return NULL;
-	if ((p = short_varint(p, &key_len)) == NULL || p > record_end)
+	if ((p = short_varint(p, &key_len_z)) == NULL)
 		return NULL;
-	if (index == 0 && ts_delta != 0)
+	/* the same timestamp refusals as read_record, in one comparison */
+	int64_t ts_delta = unzigzag(ts_delta_z);
+	if ((uint64_t)(ts_delta - b->delta_min) > b->delta_span || (index == 0 && ts_delta != 0))
 		return NULL;
-	/* Wrapping sum, then the same overflow refusal as read_record. */
-	int64_t ts = (int64_t)((uint64_t)dec->first_timestamp + (uint64_t)ts_delta);
-	if (ts_delta < 0 ? ts > dec->first_timestamp || ts == INT64_MIN : ts < dec->first_timestamp)
+	int64_t ts = b->first_timestamp + ts_delta;
+	/* Signed: the fixed fields may have run past a short record's end.
+	 * A negative length other than -1 is odd and not 1. */
+	int64_t key_size = (int64_t)(key_len_z >> 1);
+	if (((key_len_z & 1) != 0 && key_len_z != 1) || key_size > record_end - p)
 		return NULL;
-	if (!dec->log_append_time && ts > dec->max_timestamp)
-		return NULL;
-	if (key_len < -1 || key_len > record_end - p)
-		return NULL;
-	const uint8_t *key = key_len < 0 ? NULL : p;
-	p += key_len < 0 ? 0 : key_len;
+	out->key = key_len_z == 1 ? NULL : p;
+	out->key_len = (size_t)key_size;
+	p += key_size;
 	/* the value length's four bytes, and the header count after it */
-	if (end - p < 5 || (p = short_varint(p, &value_len)) == NULL || value_len < -1 ||
-	    value_len > record_end - p)
+	if (p > b->value_guard || (p = short_varint(p, &value_len_z)) == NULL)
 		return NULL;
-	const uint8_t *value = value_len < 0 ? NULL : p;
-	p += value_len < 0 ? 0 : value_len;
-	if (record_end - p != 1 || *p != 0) /* header count 0, the record's last byte */
+	int64_t value_size = (int64_t)(value_len_z >> 1);
+	if (((value_len_z & 1) != 0 && value_len_z != 1) || value_size > record_end - p)
+		return NULL;
+	out->value = value_len_z == 1 ? NULL : p;
+	out->value_len = (size_t)value_size;
+	p += value_size;
+	if (p + 1 != record_end || *p != 0) /* header count 0, the record's last byte */
 		return NULL;
 
-	out->key = key;
-	out->key_len = key_len < 0 ? 0 : (size_t)key_len;
-	out->value = value;
-	out->value_len = value_len < 0 ? 0 : (size_t)value_len;
 	out->headers = NULL;
 	out->header_count = 0;
-	out->offset = dec->base_offset + index;
-	out->timestamp_ms = dec->log_append_time ? dec->max_timestamp : ts;
+	out->offset = b->base_offset + index;
+	out->timestamp_ms = b->log_append_time ? b->reported_ts : ts;
 	if (ts > *max_seen)
 		*max_seen = ts;
 	return record_end;
@@ -1211,10 +1277,11 @@ int rill__batch_decoder_read(rill_batch_decoder *dec, rill_record *out, size_t m
 		limit = (uint32_t)max;
 	if (dec->careful_only)
 		limit = 0;
+	fast_batch batch = fast_batch_of(dec);
 	while (n < limit) {
 		/* the position is passed and returned by value: through a
 		 * pointer it lived on the stack, a store and reload per field */
-		const uint8_t *next = read_record_fast(dec, p, index, &max_seen, &out[n]);
+		const uint8_t *next = read_record_fast(&batch, p, index, &max_seen, &out[n]);
 		if (next == NULL)
 			break;
 		p = next;

@@ -1236,11 +1236,78 @@ static void decode_all(rill_batch_decoder *dec, const uint8_t *batch, size_t siz
 }
 
 /*
+ * Change a batch's first or max timestamp, or its LogAppendTime bit: first
+ * near INT64_MAX or INT64_MIN, so that record deltas overflow or reach
+ * INT64_MIN (the record with delta, the batch's smallest or largest,
+ * lands one below, at or one above the limit), or max just below the
+ * largest record timestamp. max stays at
+ * or above first, or the header parse would refuse the batch before the
+ * records are reached.
+ */
+/* The smallest or the largest record timestamp delta of a set. */
+static int64_t extreme_delta(const record_set *set, bool smallest)
+{
+	int64_t first = set->records[0].timestamp_ms, extreme = 0;
+	first = first == RILL_TIMESTAMP_NOW ? NOW_MS : first;
+	for (size_t i = 1; i < set->count; i++) {
+		int64_t ts = set->records[i].timestamp_ms;
+		int64_t delta = (ts == RILL_TIMESTAMP_NOW ? NOW_MS : ts) - first;
+		if (smallest ? delta < extreme : delta > extreme)
+			extreme = delta;
+	}
+	return extreme;
+}
+
+static void mutate_timestamps(uint8_t *batch, uint64_t x, int64_t delta)
+{
+	int64_t first = (int64_t)rill__get_u64(batch + 24);
+	int64_t max = (int64_t)rill__get_u64(batch + 32);
+	int64_t near = (int64_t)((x >> 8) % 3000000);
+	switch (x % 5) {
+	case 0:
+		batch[18] ^= RILL_BATCH_ATTR_TIMESTAMP_LOG_APPEND;
+		return;
+	case 1:
+		first = INT64_MAX - near;
+		max = first + (int64_t)((x >> 40) % (uint64_t)(INT64_MAX - first + 1));
+		break;
+	case 2: {
+		/* that record's timestamp one below, at or one above the limit:
+		 * INT64_MIN is refused, INT64_MIN + 1 is not; INT64_MAX is the
+		 * largest, one more overflows */
+		uint64_t step = (x >> 8) % 3;
+		if (delta < 0) {
+			first = INT64_MIN - delta + (int64_t)step - 1;
+			if (first == INT64_MIN) /* the header parse refuses it */
+				first = INT64_MIN + 1;
+			max = first + (int64_t)((x >> 40) % 3000000);
+		} else {
+			uint64_t f = (uint64_t)INT64_MAX - (uint64_t)delta + step - 1;
+			first = f > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)f;
+			max = first + (int64_t)((x >> 40) % (uint64_t)(INT64_MAX - first + 1));
+		}
+		break;
+	}
+	case 3:
+		max -= (int64_t)((x >> 8) % 3);
+		break;
+	default:
+		first += near % 7 - 3;
+		break;
+	}
+	if (max < first)
+		max = first;
+	rill__put_u64(batch + 24, (uint64_t)first);
+	rill__put_u64(batch + 32, (uint64_t)max);
+}
+
+/*
  * The scan's fast record path must accept exactly the records the careful
  * path accepts and read them the same way: valid batches with field
  * lengths on every varint width, then the same batches with one byte of
- * the records section changed (the decoder does not check the checksum,
- * so the change reaches it), decoded both ways in chunks of every size.
+ * the records section changed, or the header's timestamps (the decoder
+ * does not check the checksum, so the change reaches it), decoded both
+ * ways in chunks of every size.
  */
 START_TEST(test_fast_path_matches_careful)
 {
@@ -1269,7 +1336,13 @@ START_TEST(test_fast_path_matches_careful)
 		ck_assert_uint_le(size, sizeof(copy));
 		for (unsigned trial = 0; trial <= 40; trial++) {
 			memcpy(copy, batch, size);
-			if (trial > 0) { /* trial 0: unchanged */
+			if (trial > 0 && trial % 5 == 0) {
+				/* the header's timestamps: the bounds the fast path
+				 * derives from them, near where they overflow */
+				uint64_t x = tu_rand(&state);
+				mutate_timestamps(copy, x, extreme_delta(&set, (x >> 48) % 2 != 0));
+				changed++;
+			} else if (trial > 0) { /* trial 0: unchanged */
 				uint64_t x = tu_rand(&state);
 				size_t at = RILL_BATCH_HEADER_SIZE +
 				            (size_t)(x % (size - RILL_BATCH_HEADER_SIZE));
