@@ -1407,6 +1407,9 @@ Suite *batch_suite(void)
 	tcase_add_test(tc, test_decompression_bombs);
 	tcase_add_test(tc, test_records_size_mismatch);
 	tcase_add_test(tc, test_fast_path_matches_careful);
+	/* The differential test decodes thousands of batches twice: under
+	 * ASan on a loaded machine it outlasts Check's default 4 s. */
+	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("memory");
