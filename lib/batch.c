@@ -870,12 +870,32 @@ int rill__batch_decoder_start(rill_batch_decoder *dec, const uint8_t *batch,
 	RILL_ASSERT(dec != NULL);
 	RILL_ASSERT(batch != NULL);
 	rill_batch_header h;
+	dec->started = false;
+	int rc = rill__batch_parse_header(batch, size, RILL_MESSAGE_BYTES_MAX, &h);
+	if (rc != 0)
+		return rc;
+	return rill__batch_decoder_start_parsed(dec, batch, size, &h);
+}
+
+int rill__batch_decoder_start_parsed(rill_batch_decoder *dec, const uint8_t *batch,
+                                     size_t size, const rill_batch_header *hp)
+{
+	RILL_ASSERT(dec != NULL);
+	RILL_ASSERT(batch != NULL);
+	RILL_ASSERT(size >= RILL_BATCH_HEADER_SIZE);
+	/* the header the caller parsed is this batch's */
+	RILL_ASSERT(rill__get_u64(batch + AT_BASE_OFFSET) == hp->base_offset);
+	RILL_ASSERT(rill__get_u64(batch + AT_CHECKSUM) == hp->checksum);
+	const rill_batch_header h = *hp;
 	int rc;
 
 	dec->started = false;
-	rc = rill__batch_parse_header(batch, size, RILL_MESSAGE_BYTES_MAX, &h);
-	if (rc != 0)
-		return rc;
+	/* the bound rill__batch_decoder_start parses with; the caller's
+	 * parse may have had a looser one (the bytes left in a segment) */
+	if (rill__batch_total_size(&h) > RILL_MESSAGE_BYTES_MAX)
+		return rill__error(RILL_ECORRUPT, "length %" PRIu32 " makes a %" PRIu64
+		                   "-byte batch, above the %u-byte bound",
+		                   h.length, rill__batch_total_size(&h), (unsigned)RILL_MESSAGE_BYTES_MAX);
 	if (rill__batch_total_size(&h) != size)
 		return rill__error(RILL_ECORRUPT, "batch length field gives %" PRIu64
 		                   " bytes but %zu were given", rill__batch_total_size(&h), size);

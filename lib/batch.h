@@ -149,6 +149,11 @@ void rill__batch_decoder_free(rill_batch_decoder *dec);
  * decoder's buffer. */
 int rill__batch_decoder_start(rill_batch_decoder *dec, const uint8_t *batch,
                               size_t size);
+/* The same for a caller that has just parsed this batch's header (`h`,
+ * from rill__batch_parse_header over the first bytes of `batch`) and
+ * verified its checksum: the header is not parsed a second time. */
+int rill__batch_decoder_start_parsed(rill_batch_decoder *dec, const uint8_t *batch,
+                                     size_t size, const rill_batch_header *h);
 /* Next record: 0 with *out filled (offset = base + delta, absolute
  * timestamp), RILL_EAGAIN when the batch is done, RILL_ECORRUPT if a
  * record is malformed (lengths past the section, count mismatch, offset

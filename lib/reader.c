@@ -294,10 +294,17 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 		RILL_ASSERT(h.base_offset <= r->position); /* expect_base <= position */
 		if (atomic_load(&seg->sealed) && h.base_offset + h.last_offset_delta >= seg->next_offset)
 			return corrupt(r, "batch reaches past the segment's last offset");
+		const uint8_t *header_bytes = bytes;
 		rc = verified_batch(r, seg, total, &bytes);
 		if (rc != 0)
 			return rc;
-		rc = rill__batch_decoder_start(r->decoder, bytes, (size_t)total);
+		/* Mapped, the header parsed above is these very bytes, now
+		 * covered by the checksum: no second parse. Read into scratch,
+		 * the batch is a second read: parse it again. */
+		if (bytes == header_bytes)
+			rc = rill__batch_decoder_start_parsed(r->decoder, bytes, (size_t)total, &h);
+		else
+			rc = rill__batch_decoder_start(r->decoder, bytes, (size_t)total);
 		if (rc == RILL_ENOMEM)
 			return rc; /* not corruption: the next call starts the batch again */
 		if (rc != 0)

@@ -1104,6 +1104,15 @@ START_TEST(test_records_size_mismatch)
 	batch[size] = 0;
 	expect_error(rill__batch_decoder_start(dec, batch, size + 1), RILL_ECORRUPT,
 	             "were given");
+	/* start_parsed takes the caller's header, parsed under a looser
+	 * bound (the bytes left in a segment), and still applies the
+	 * decoder's own: a length past it is refused, not decoded */
+	rill_batch_header h;
+	ck_assert_int_eq(rill__batch_parse_header(batch, size, size, &h), 0);
+	ck_assert_int_eq(rill__batch_decoder_start_parsed(dec, batch, size, &h), 0);
+	h.length = UINT32_MAX - 64;
+	expect_error(rill__batch_decoder_start_parsed(dec, batch, size, &h), RILL_ECORRUPT,
+	             "-byte bound");
 	rill__batch_decoder_free(dec);
 }
 END_TEST
