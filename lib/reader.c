@@ -179,9 +179,24 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 	bool refreshed = false;
 	for (;;) {
 		if (r->in_batch) {
+			/* Records before the seek target are read in chunks into
+			 * the reader's own array, never past the target: one call
+			 * per chunk instead of one per record. */
+			rill_record *dst = out;
+			size_t cap = max;
+			if (r->batch_decoded_to < r->position) {
+				dst = r->skipped;
+				cap = sizeof(r->skipped) / sizeof(r->skipped[0]);
+				if (r->position - r->batch_decoded_to < cap)
+					cap = (size_t)(r->position - r->batch_decoded_to);
+			}
 			size_t n;
-			rc = rill__batch_decoder_read(r->decoder, out, max, &n);
+			rc = rill__batch_decoder_read(r->decoder, dst, cap, &n);
 			if (rc == 0) {
+				RILL_ASSERT(n > 0 && n <= cap);
+				r->batch_decoded_to = dst[n - 1].offset + 1;
+				if (dst != out)
+					continue; /* before the seek target, inside its batch */
 				uint64_t first = out[0].offset;
 				if (first + n <= r->position)
 					continue; /* before the seek target, inside its batch */
@@ -312,6 +327,7 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 		atomic_fetch_add_explicit(&p->bytes_read, total, memory_order_relaxed);
 		r->batch_size = total;
 		r->batch_next_base = h.base_offset + h.last_offset_delta + 1;
+		r->batch_decoded_to = h.base_offset;
 		r->in_batch = true;
 	}
 }

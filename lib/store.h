@@ -50,6 +50,8 @@ struct rill_reader {
 	bool in_batch;                /* decoder holds a batch */
 	uint64_t batch_size;          /* total size of that batch */
 	uint64_t batch_next_base;     /* offset after that batch */
+	uint64_t batch_decoded_to;    /* offset of the decoder's next record */
+	rill_record skipped[64];      /* records before a seek target, decoded and dropped */
 	uint64_t unflushed_reads;     /* records read, not yet added to stats */
 	uint8_t *scratch;             /* pread fallback buffer */
 	size_t scratch_cap;
