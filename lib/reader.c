@@ -314,9 +314,10 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 		if (rc != 0)
 			return rc;
 		/* Mapped, the header parsed above is these very bytes, now
-		 * covered by the checksum: no second parse. Read into scratch,
-		 * the batch is a second read: parse it again. */
-		if (bytes == header_bytes)
+		 * covered by the checksum: no second parse. Read into scratch
+		 * (even the same buffer), the batch is a second read: parse it
+		 * again. */
+		if (bytes == header_bytes && bytes != r->scratch)
 			rc = rill__batch_decoder_start_parsed(r->decoder, bytes, (size_t)total, &h);
 		else
 			rc = rill__batch_decoder_start(r->decoder, bytes, (size_t)total);
