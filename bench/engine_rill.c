@@ -13,6 +13,7 @@
  *   get      rill_reader_seek + rill_reader_next
  *   ts       rill_offset_for_timestamp
  *   syncs    sum of rill_partition_stats_get().fsyncs
+ *   segments sum of rill_partition_stats_get().segments (rolls in a run)
  */
 #include "bench.h"
 
@@ -259,28 +260,31 @@ static int rl_ts_lookup(void *handle, int partition, int64_t ts, uint64_t *out_o
 	return 0;
 }
 
-static uint64_t rl_syncs(void *engine)
+/* fsyncs and segment files summed over the topic's partitions */
+static void stats_total(rill_engine *e, uint64_t *fsyncs, uint64_t *segments)
 {
-	rill_engine *e = engine;
-	uint64_t n = 0;
+	*fsyncs = *segments = 0;
 	for (int i = 0; i < e->partitions; i++) {
 		rill_partition_stats st;
-		if (rill_partition_stats_get(&st, e->topic, i) == 0)
-			n += st.fsyncs;
+		if (rill_partition_stats_get(&st, e->topic, i) == 0) {
+			*fsyncs += st.fsyncs;
+			*segments += st.segments;
+		}
 	}
-	return n;
+}
+
+static uint64_t rl_syncs(void *engine)
+{
+	uint64_t fsyncs, segments;
+	stats_total(engine, &fsyncs, &segments);
+	return fsyncs;
 }
 
 static uint64_t rl_segments(void *engine)
 {
-	rill_engine *e = engine;
-	uint64_t n = 0;
-	for (int i = 0; i < e->partitions; i++) {
-		rill_partition_stats st;
-		if (rill_partition_stats_get(&st, e->topic, i) == 0)
-			n += st.segments;
-	}
-	return n;
+	uint64_t fsyncs, segments;
+	stats_total(engine, &fsyncs, &segments);
+	return segments;
 }
 
 static int rl_zero_copy(void *handle)

@@ -2171,6 +2171,8 @@ int rill__partition_locate(rill_partition *p, uint64_t offset, rill_reader_state
 		seg = p->segments[0];
 	uint64_t pos = 0;
 	uint64_t expect = seg->base_offset;
+	bool pinned = false;   /* the reader gets seg pinned */
+	bool keep_pin = false; /* ... and already holds that pin */
 	if (offset == end) {
 		seg = active_segment(p);
 		pos = atomic_load(&seg->size);
@@ -2179,42 +2181,35 @@ int rill__partition_locate(rill_partition *p, uint64_t offset, rill_reader_state
 		/* The reader reads this segment next: pin it mapped and hand
 		 * the pin over, or keep the one it holds on the same segment
 		 * (random reads within a segment then take no cache lock). */
-		bool reuse_pin = st->pinned && st->seg == seg;
-		if (!reuse_pin) {
+		pinned = true;
+		keep_pin = st->pinned && st->seg == seg;
+		if (!keep_pin) {
 			rc = rill__segment_pin(p->env, seg, true);
 			if (rc != 0)
 				goto out;
 		}
 		rc = ensure_index(p, seg);
-		uint32_t rel = 0;
-		if (rc == 0)
-			pos = rill__index_lookup_offset_entry(&seg->index, (uint32_t)(offset - seg->base_offset), &rel);
-		/* The entry is a hint: the reader checks the batch it points at
-		 * (it parses that header anyway) and falls back to the segment
-		 * start if it does not match (rill__reader_state_index_miss). */
-		st->from_index = pos > 0;
-		expect = seg->base_offset + rel;
 		if (rc != 0) {
-			if (!reuse_pin)
+			if (!keep_pin)
 				rill__segment_unpin(p->env, seg);
 			goto out;
 		}
-		if (!reuse_pin) {
-			rill__reader_state_release(p, st);
-			rill__segment_ref(seg);
-			st->seg = seg;
-			st->pinned = true;
-		}
-		st->pos = pos;
-		st->expect_base = expect;
-		goto out;
+		uint32_t rel = 0;
+		pos = rill__index_lookup_offset_entry(&seg->index, (uint32_t)(offset - seg->base_offset), &rel);
+		expect = seg->base_offset + rel;
 	}
-	rill__reader_state_release(p, st);
-	rill__segment_ref(seg);
-	st->seg = seg;
+	if (!keep_pin) {
+		rill__reader_state_release(p, st);
+		rill__segment_ref(seg);
+		st->seg = seg;
+		st->pinned = pinned;
+	}
 	st->pos = pos;
 	st->expect_base = expect;
-	st->from_index = false;
+	/* The entry is a hint: the reader checks the batch it points at (it
+	 * parses that header anyway) and falls back to the segment start if
+	 * it does not match (rill__reader_state_index_miss). */
+	st->from_index = pos > 0 && offset != end;
 out:
 	pthread_mutex_unlock(&p->lock);
 	return rc;

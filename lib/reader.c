@@ -197,14 +197,8 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 				r->batch_decoded_to = dst[n - 1].offset + 1;
 				if (dst != out)
 					continue; /* before the seek target, inside its batch */
-				uint64_t first = out[0].offset;
-				if (first + n <= r->position)
-					continue; /* before the seek target, inside its batch */
-				if (first < r->position) {
-					size_t skip = (size_t)(r->position - first);
-					memmove(out, out + skip, (n - skip) * sizeof(*out));
-					n -= skip;
-				}
+				/* offsets are dense and the skip stops at the target */
+				RILL_ASSERT(out[0].offset == r->position);
 				r->position = out[n - 1].offset + 1;
 				r->unflushed_reads += n;
 				*out_count = n;
