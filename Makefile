@@ -78,6 +78,12 @@ $(BUILD)/lib/%.o: lib/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(LIB_CFLAGS) -c $< -o $@
 
+# The AVX2 checksum path: only this file may hold AVX2 code (it is called
+# after a CPU check). Compilers for other targets reject -mavx2; the file then
+# builds its portable stub.
+AVX2_FLAG := $(shell $(CC) -mavx2 -x c -c /dev/null -o /dev/null 2>/dev/null && echo -mavx2)
+$(BUILD)/lib/checksum_avx2.o: LIB_CFLAGS += $(AVX2_FLAG)
+
 $(STATIC_LIB): $(LIB_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^

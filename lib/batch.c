@@ -120,6 +120,7 @@
  */
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_customMem, ZSTD_create?Ctx_advanced */
 #include "batch.h"
+#include "checksum.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -615,8 +616,8 @@ int rill__batch_encode(rill_batch_encoder *enc, const rill_record *records,
 	}
 	write_header(enc->out, params, (uint32_t)count, attributes, first_ts, max_ts,
 	             (uint32_t)records_size, (uint32_t)stored_size);
-	*out_records_hash = XXH3_64bits_withSeed(enc->out + RILL_BATCH_HEADER_SIZE,
-	                                         stored_size, params->partition_key);
+	*out_records_hash = rill__checksum(enc->out + RILL_BATCH_HEADER_SIZE, stored_size,
+	                                   params->partition_key);
 	*out_batch = enc->out;
 	*out_size = (size_t)total;
 	return 0;
@@ -655,9 +656,8 @@ int rill__batch_verify(const uint8_t *batch, size_t size, uint64_t partition_key
 	if (total != size)
 		return rill__error(RILL_ECORRUPT, "batch length field gives %" PRIu64
 		                   " bytes but %zu were read", total, size);
-	uint64_t records_hash = XXH3_64bits_withSeed(batch + RILL_BATCH_HEADER_SIZE,
-	                                             size - RILL_BATCH_HEADER_SIZE,
-	                                             partition_key);
+	uint64_t records_hash = rill__checksum(batch + RILL_BATCH_HEADER_SIZE,
+	                                       size - RILL_BATCH_HEADER_SIZE, partition_key);
 	uint64_t computed = header_checksum(batch, records_hash);
 	uint64_t stored = rill__get_u64(batch + AT_CHECKSUM);
 	if (computed != stored)
@@ -799,6 +799,11 @@ struct rill_batch_decoder {
 	bool started;              /* a batch was started */
 	bool failed;               /* a record was corrupt: stop */
 	bool careful_only;         /* tests: never take read_record_fast */
+	/* rill__batch_decoder_prefetch: the next line to prefetch, where to
+	 * stop, and how far ahead of the decoding position it is kept */
+	const uint8_t *prefetch_pos;
+	const uint8_t *prefetch_end;
+	size_t prefetch_lead;
 };
 
 int rill__batch_decoder_new(rill_batch_decoder **out)
@@ -919,6 +924,7 @@ int rill__batch_decoder_start_parsed(rill_batch_decoder *dec, const uint8_t *bat
 	dec->log_append_time = (h.attributes & RILL_BATCH_ATTR_TIMESTAMP_LOG_APPEND) != 0;
 	dec->failed = false;
 	dec->started = true;
+	dec->prefetch_pos = dec->prefetch_end = NULL;
 	return 0;
 }
 
@@ -1298,6 +1304,8 @@ int rill__batch_decoder_read(rill_batch_decoder *dec, rill_record *out, size_t m
 	if (dec->careful_only)
 		limit = 0;
 	fast_batch batch = fast_batch_of(dec);
+	const uint8_t *pf = dec->prefetch_pos, *pf_end = dec->prefetch_end;
+	size_t lead = dec->prefetch_lead;
 	while (n < limit) {
 		/* the position is passed and returned by value: through a
 		 * pointer it lived on the stack, a store and reload per field */
@@ -1307,7 +1315,12 @@ int rill__batch_decoder_read(rill_batch_decoder *dec, rill_record *out, size_t m
 		p = next;
 		index++;
 		n++;
+		while (pf < pf_end && (size_t)(pf - p) < lead) {
+			__builtin_prefetch(pf);
+			pf += 64;
+		}
 	}
+	dec->prefetch_pos = pf;
 	dec->records.pos = p;
 	dec->record_index = index;
 	dec->max_seen = max_seen;
@@ -1327,6 +1340,15 @@ int rill__batch_decoder_read(rill_batch_decoder *dec, rill_record *out, size_t m
 		dec->failed = true;
 	}
 	return rc;
+}
+
+void rill__batch_decoder_prefetch(rill_batch_decoder *dec, const uint8_t *from,
+                                   const uint8_t *end)
+{
+	RILL_ASSERT(dec->started);
+	dec->prefetch_pos = from;
+	dec->prefetch_end = end;
+	dec->prefetch_lead = (size_t)(from - dec->records.pos);
 }
 
 void rill__batch_decoder_set_careful(rill_batch_decoder *dec, bool careful_only)

@@ -32,6 +32,7 @@
 #include <zstd.h>
 
 #include "batch.h"
+#include "checksum.h"
 #include "test_util.h"
 
 #define NOW_MS INT64_C(1700000000000)
@@ -840,6 +841,60 @@ START_TEST(test_checksum_binding)
 }
 END_TEST
 
+/* Every code path of the bulk checksum gives XXH3_64bits_withSeed's value:
+ * a batch written on one CPU must verify on any other. Lengths cover
+ * XXH3's short, mid-size and long paths with every stripe and block
+ * remainder up to 2 KiB, then block and buffer boundaries; odd starts
+ * cover unaligned loads. */
+START_TEST(test_checksum_paths_agree)
+{
+	enum { BUF = (1 << 20) + 64 };
+	uint8_t *buf = malloc(BUF);
+	ck_assert_ptr_nonnull(buf);
+	uint64_t x = 0x9e3779b97f4a7c15u;
+	for (size_t i = 0; i < BUF; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		buf[i] = (uint8_t)x;
+	}
+	const uint64_t seeds[] = {0, 1, test_key(), UINT64_MAX};
+	const size_t long_lens[] = {4095, 4096, 4097, 16383, 16384, 16385, 65543, 1 << 20};
+	bool avx2 = rill__checksum_avx2_usable();
+	for (size_t len = 0; len < 2048 + sizeof(long_lens) / sizeof(long_lens[0]); len++) {
+		size_t n = len < 2048 ? len : long_lens[len - 2048];
+		for (size_t start = 0; start < 3; start++) {
+			const uint8_t *p = buf + start * 7;
+			for (size_t s = 0; s < sizeof(seeds) / sizeof(seeds[0]); s++) {
+				uint64_t want = XXH3_64bits_withSeed(p, n, seeds[s]);
+				ck_assert_uint_eq(rill__checksum(p, n, seeds[s]), want);
+				if (avx2)
+					ck_assert_uint_eq(rill__checksum_avx2(p, n, seeds[s]), want);
+			}
+		}
+	}
+	/* a batch sealed on one path verifies on the other, both ways */
+	rill_batch_params params = default_params(RILL_COMPRESSION_NONE);
+	rill_record r[8];
+	for (size_t i = 0; i < 8; i++)
+		r[i] = (rill_record){NULL, 0, buf + i * 100, 100, NULL, 0, 1000, 0};
+	rill_batch_encoder *enc;
+	ck_assert_int_eq(rill__batch_encoder_new(&enc), 0);
+	for (int forced = 0; forced < 2; forced++) {
+		rill__checksum_force_portable(forced == 0);
+		size_t size;
+		uint8_t *batch = encode_sealed(enc, r, 8, &params, 5, &size);
+		ck_assert_uint_gt(size, 72 + 240); /* the long-input path */
+		rill__checksum_force_portable(forced != 0);
+		ck_assert_str_eq(rill__checksum_impl(), forced != 0 || !avx2 ? "libxxhash" : "avx2");
+		ck_assert_int_eq(rill__batch_verify(batch, size, test_key()), 0);
+		batch[size - 1] ^= 1;
+		expect_error(rill__batch_verify(batch, size, test_key()), RILL_ECORRUPT, "checksum mismatch");
+	}
+	rill__batch_encoder_free(enc);
+	rill__checksum_force_portable(false);
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_zero_filled_rejected)
 {
 	static uint8_t zeros[65536];
@@ -1410,6 +1465,7 @@ Suite *batch_suite(void)
 	tcase_add_test(tc, test_parse_header_accepts);
 	tcase_add_loop_test(tc, test_every_bit_flip_detected, 0, 2);
 	tcase_add_test(tc, test_checksum_binding);
+	tcase_add_test(tc, test_checksum_paths_agree);
 	tcase_add_test(tc, test_zero_filled_rejected);
 	tcase_add_loop_test(tc, test_truncated_rejected, 0, 2);
 	tcase_add_loop_test(tc, test_records_section, 0, SECTION_COUNT);
