@@ -799,11 +799,6 @@ struct rill_batch_decoder {
 	bool started;              /* a batch was started */
 	bool failed;               /* a record was corrupt: stop */
 	bool careful_only;         /* tests: never take read_record_fast */
-	/* rill__batch_decoder_prefetch: the next line to prefetch, where to
-	 * stop, and how far ahead of the decoding position it is kept */
-	const uint8_t *prefetch_pos;
-	const uint8_t *prefetch_end;
-	size_t prefetch_lead;
 };
 
 int rill__batch_decoder_new(rill_batch_decoder **out)
@@ -924,7 +919,6 @@ int rill__batch_decoder_start_parsed(rill_batch_decoder *dec, const uint8_t *bat
 	dec->log_append_time = (h.attributes & RILL_BATCH_ATTR_TIMESTAMP_LOG_APPEND) != 0;
 	dec->failed = false;
 	dec->started = true;
-	dec->prefetch_pos = dec->prefetch_end = NULL;
 	return 0;
 }
 
@@ -1304,8 +1298,6 @@ int rill__batch_decoder_read(rill_batch_decoder *dec, rill_record *out, size_t m
 	if (dec->careful_only)
 		limit = 0;
 	fast_batch batch = fast_batch_of(dec);
-	const uint8_t *pf = dec->prefetch_pos, *pf_end = dec->prefetch_end;
-	size_t lead = dec->prefetch_lead;
 	while (n < limit) {
 		/* the position is passed and returned by value: through a
 		 * pointer it lived on the stack, a store and reload per field */
@@ -1315,12 +1307,7 @@ int rill__batch_decoder_read(rill_batch_decoder *dec, rill_record *out, size_t m
 		p = next;
 		index++;
 		n++;
-		while (pf < pf_end && (size_t)(pf - p) < lead) {
-			__builtin_prefetch(pf);
-			pf += 64;
-		}
 	}
-	dec->prefetch_pos = pf;
 	dec->records.pos = p;
 	dec->record_index = index;
 	dec->max_seen = max_seen;
@@ -1340,15 +1327,6 @@ int rill__batch_decoder_read(rill_batch_decoder *dec, rill_record *out, size_t m
 		dec->failed = true;
 	}
 	return rc;
-}
-
-void rill__batch_decoder_prefetch(rill_batch_decoder *dec, const uint8_t *from,
-                                   const uint8_t *end)
-{
-	RILL_ASSERT(dec->started);
-	dec->prefetch_pos = from;
-	dec->prefetch_end = end;
-	dec->prefetch_lead = (size_t)(from - dec->records.pos);
 }
 
 void rill__batch_decoder_set_careful(rill_batch_decoder *dec, bool careful_only)

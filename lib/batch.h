@@ -164,12 +164,6 @@ int rill__batch_decoder_next(rill_batch_decoder *dec, rill_record *out);
  * call (its headers live in the decoder until the next call). */
 int rill__batch_decoder_read(rill_batch_decoder *dec, rill_record *out, size_t max,
                              size_t *out_count);
-/* While the current batch is decoded, prefetch [from, end): the bytes
- * after it in the same mapping, from `from` on, as far past the
- * start of the next record as `from` is past the batch's first record.
- * A hint only (prefetching never faults); a new batch clears it. */
-void rill__batch_decoder_prefetch(rill_batch_decoder *dec, const uint8_t *from,
-                                  const uint8_t *end);
 /* Tests: decode every record with the careful path only, to check that the
  * fast path accepts nothing the careful one refuses and reads the same. */
 void rill__batch_decoder_set_careful(rill_batch_decoder *dec, bool careful_only);

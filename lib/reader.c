@@ -319,19 +319,6 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 			return rc; /* not corruption: the next call starts the batch again */
 		if (rc != 0)
 			return corrupt(r, rill_errmsg());
-		if (bytes != r->scratch && h.base_offset == r->position) {
-			/* Read from its start, mapped: as this batch is decoded,
-			 * bring as much of the next one in (it is checksummed next;
-			 * a prefetch never faults). A seek into the middle of a
-			 * batch is a point read: nothing is prefetched for the
-			 * records it skips. */
-			uint64_t next = r->st.pos + total;
-			uint64_t stop = end < seg->map_len ? end : seg->map_len;
-			if (stop > next + total)
-				stop = next + total;
-			if (stop > next)
-				rill__batch_decoder_prefetch(r->decoder, bytes + total, bytes + (stop - r->st.pos));
-		}
 		atomic_fetch_add_explicit(&p->bytes_read, total, memory_order_relaxed);
 		r->batch_size = total;
 		r->batch_next_base = h.base_offset + h.last_offset_delta + 1;
