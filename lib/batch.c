@@ -1139,10 +1139,8 @@ typedef struct fast_batch {
 	const uint8_t *value_guard; /* a value length read before this has 5 bytes */
 	uint64_t base_offset;
 	int64_t first_timestamp;
-	int64_t delta_min;        /* timestamp deltas the careful path accepts, */
-	uint64_t delta_span;      /* clamped: delta - delta_min <= delta_span */
-	int64_t reported_ts;      /* LogAppendTime: every record's timestamp */
-	bool log_append_time;
+	uint64_t delta_span;      /* timestamp deltas the careful path accepts,
+	                             clamped: delta + FAST_DELTA_BOUND <= delta_span */
 } fast_batch;
 
 /*
@@ -1177,11 +1175,15 @@ static fast_batch fast_batch_of(const rill_batch_decoder *dec)
 	b.value_guard = b.end - 5;
 	b.base_offset = dec->base_offset;
 	b.first_timestamp = dec->first_timestamp;
+	int64_t delta_min;
 	fast_delta_range(dec->first_timestamp,
 	                 dec->log_append_time ? INT64_MAX : dec->max_timestamp,
-	                 &b.delta_min, &b.delta_span);
-	b.reported_ts = dec->max_timestamp;
-	b.log_append_time = dec->log_append_time;
+	                 &delta_min, &b.delta_span);
+	/* The lower bound is a constant, one register fewer in the loop, but
+	 * for a first timestamp within 2^28 of INT64_MIN: such a batch takes
+	 * the careful path throughout. */
+	if (delta_min != -FAST_DELTA_BOUND)
+		b.fast_end = b.end - size;
 	return b;
 }
 
@@ -1220,7 +1222,7 @@ static inline const uint8_t *read_record_fast(const fast_batch *b, const uint8_t
 		return NULL;
 	/* the same timestamp refusals as read_record, in one comparison */
 	int64_t ts_delta = unzigzag(ts_delta_z);
-	if ((uint64_t)(ts_delta - b->delta_min) > b->delta_span || (index == 0 && ts_delta != 0))
+	if ((uint64_t)(ts_delta + FAST_DELTA_BOUND) > b->delta_span || (index == 0 && ts_delta != 0))
 		return NULL;
 	int64_t ts = b->first_timestamp + ts_delta;
 	/* Signed: the fixed fields may have run past a short record's end.
@@ -1246,7 +1248,7 @@ static inline const uint8_t *read_record_fast(const fast_batch *b, const uint8_t
 	out->headers = NULL;
 	out->header_count = 0;
 	out->offset = b->base_offset + index;
-	out->timestamp_ms = b->log_append_time ? b->reported_ts : ts;
+	out->timestamp_ms = ts; /* LogAppendTime: replaced by the caller */
 	if (ts > *max_seen)
 		*max_seen = ts;
 	return record_end;
@@ -1291,27 +1293,35 @@ int rill__batch_decoder_read(rill_batch_decoder *dec, rill_record *out, size_t m
 	const uint8_t *p = dec->records.pos;
 	uint32_t index = dec->record_index;
 	int64_t max_seen = dec->max_seen;
-	size_t n = 0;
 	uint32_t limit = dec->record_count - index;
 	if ((uint64_t)limit > max)
 		limit = (uint32_t)max;
 	if (dec->careful_only)
 		limit = 0;
+	/* As few live values as the loop can do with: with more than the
+	 * registers hold, it spilled and reloaded some on every record. */
+	const uint32_t stop = index + limit;
+	rill_record *o = out;
 	fast_batch batch = fast_batch_of(dec);
-	while (n < limit) {
+	while (index < stop) {
 		/* the position is passed and returned by value: through a
 		 * pointer it lived on the stack, a store and reload per field */
-		const uint8_t *next = read_record_fast(&batch, p, index, &max_seen, &out[n]);
+		const uint8_t *next = read_record_fast(&batch, p, index, &max_seen, o);
 		if (next == NULL)
 			break;
 		p = next;
 		index++;
-		n++;
+		o++;
 	}
+	size_t n = (size_t)(o - out);
 	dec->records.pos = p;
 	dec->record_index = index;
 	dec->max_seen = max_seen;
 	if (n > 0) {
+		if (dec->log_append_time) {
+			for (size_t i = 0; i < n; i++)
+				out[i].timestamp_ms = dec->max_timestamp;
+		}
 		*out_count = n;
 		return 0;
 	}
