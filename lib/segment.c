@@ -272,15 +272,11 @@ void rill__segment_unref(rill_env *env, rill_segment *seg)
 
 /* ============================================================== byte access */
 
-int rill__segment_bytes(rill_env *env, rill_segment *seg, uint64_t pos,
+int rill__segment_pread(rill_env *env, rill_segment *seg, uint64_t pos,
                         size_t len, uint8_t **scratch, size_t *scratch_cap,
                         const uint8_t **out)
 {
 	RILL_ASSERT(seg->users > 0);
-	if (seg->map != NULL && pos + len <= seg->map_len && pos + len >= pos) {
-		*out = (const uint8_t *)seg->map + pos;
-		return 0;
-	}
 	if (*scratch_cap < len) {
 		size_t cap = *scratch_cap ? *scratch_cap : 4096;
 		while (cap < len)

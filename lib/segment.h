@@ -106,11 +106,25 @@ void rill__segment_close_files(rill_env *env, rill_segment *seg);
  * the mapping); returns whether it closed them. */
 bool rill__segment_close_files_if_unpinned(rill_env *env, rill_segment *seg);
 
-/* Get `len` bytes at `pos` of a pinned segment: a pointer into the mapping
- * when mapped, else pread into *scratch (grown as needed). */
-int rill__segment_bytes(rill_env *env, rill_segment *seg, uint64_t pos,
+/* rill__segment_bytes when the bytes are not mapped: pread into *scratch. */
+int rill__segment_pread(rill_env *env, rill_segment *seg, uint64_t pos,
                         size_t len, uint8_t **scratch, size_t *scratch_cap,
                         const uint8_t **out);
+
+/* Get `len` bytes at `pos` of a pinned segment: a pointer into the mapping
+ * when mapped, else pread into *scratch (grown as needed). Inline: a point
+ * read asks twice (header, then batch), and the call was most of the cost. */
+static inline int rill__segment_bytes(rill_env *env, rill_segment *seg, uint64_t pos,
+                                      size_t len, uint8_t **scratch, size_t *scratch_cap,
+                                      const uint8_t **out)
+{
+	RILL_ASSERT(seg->users > 0);
+	if (seg->map != NULL && pos + len <= seg->map_len && pos + len >= pos) {
+		*out = (const uint8_t *)seg->map + pos;
+		return 0;
+	}
+	return rill__segment_pread(env, seg, pos, len, scratch, scratch_cap, out);
+}
 
 /* Index maintenance (partition lock held). */
 int rill__index_reserve(rill_index *index, uint32_t entries);
