@@ -4,7 +4,11 @@
  *
  * Per record size, each engine gets the same data set (--sizes-mb MB of
  * values, appended in batches of --batch with durability=os into one
- * partition, then closed cleanly). Then, on a reopened engine:
+ * partition, then closed cleanly). Then, on a reopened engine, the passes
+ * below, interleaved across engines repeat by repeat (every engine's
+ * repeat 1, then every engine's repeat 2, ...) so that a shared machine's
+ * drifting speed reaches every engine alike; when the data sets do not fit
+ * in half the available memory together, one engine after another:
  *   scan_warm    read every record in order from the page cache, checksums
  *                verified where the engine has them (rill: batch CRC; raw:
  *                per-record XXH3; RocksDB: block checksums; SQLite and LMDB
@@ -26,6 +30,7 @@
 #include "bench.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -78,230 +83,354 @@ static int scan_once(reopen *o, uint64_t expect, double *seconds, uint64_t *byte
 	return 0;
 }
 
-static void run_engine(const bench_args *a, const bench_pool *pool,
-                       const engine_ops *ops, long rs, long batch, uint64_t records,
-                       const uint64_t *offsets, const int64_t *stamps, uint64_t ops_n,
-                       int64_t ts_base)
-{
+/* One engine's data set and everything measured on it. */
+typedef struct reader_run {
+	reopen o;
 	char dir[4096];
-	snprintf(dir, sizeof dir, "%s/%s", a->dir, ops->name);
-	bench_rmrf(dir);
-	bench_progress(a, "%s record=%ld: writing %llu records", ops->name, rs,
-	               (unsigned long long)records);
-	/* the data set */
-	engine_params p = {0};
-	p.dir = dir;
-	p.partitions = 1;
-	p.record_size = (size_t)rs;
-	p.batch_max = (size_t)batch;
-	p.records_hint = records;
-	p.prealloc_bytes = records * ((uint64_t)rs + 16);
-	p.segment_bytes = a->segment_bytes;
-	p.index_interval = a->index_interval;
-	p.preallocate = 1;
-	p.retention_bytes = -1;
-	p.sqlite_off = a->sqlite_off;
+	int ok;                /* written, and every pass so far succeeded */
+	uint64_t disk_bytes;   /* of the data set */
+	double rss_peak;       /* MiB: the harness's own + this engine's warm scan */
+	int zero_copy;         /* ops->zero_copy after the scans, -1 unknown */
+	int scan_n, rr_n, ts_n, cold_n;
+	double scan[3][BENCH_REPEATS_MAX];  /* rec/s, MB/s, allocs per record */
+	double rr[5][BENCH_REPEATS_MAX];    /* ns/op, p50, p99, p99.9, allocs per op */
+	double ts[3][BENCH_REPEATS_MAX];    /* ns/op, p50, p99 */
+	double cold[5][BENCH_REPEATS_MAX];  /* rec/s, MB/s, open+scan ms, open ms, % cached */
+	bench_hist *rr_all;
+} reader_run;
+
+/* What every pass needs to know about the data set. */
+typedef struct read_plan {
+	const bench_args *a;
+	long rs, batch;
+	uint64_t records;
+	const uint64_t *offsets;
+	const int64_t *stamps;
+	uint64_t ops_n;
+	int64_t ts_base;
+	double rss_base;       /* MiB before any engine was opened */
+} read_plan;
+
+static int write_data_set(const read_plan *pl, const bench_pool *pool, reader_run *run)
+{
+	const engine_ops *ops = run->o.ops;
+	const bench_args *a = pl->a;
+	snprintf(run->dir, sizeof run->dir, "%s/%s", a->dir, ops->name);
+	bench_rmrf(run->dir);
+	bench_progress(a, "%s record=%ld: writing %llu records", ops->name, pl->rs,
+	               (unsigned long long)pl->records);
+	engine_params *p = &run->o.p;
+	memset(p, 0, sizeof *p);
+	p->dir = run->dir;
+	p->partitions = 1;
+	p->record_size = (size_t)pl->rs;
+	p->batch_max = (size_t)pl->batch;
+	p->records_hint = pl->records;
+	p->prealloc_bytes = pl->records * ((uint64_t)pl->rs + 16);
+	p->segment_bytes = a->segment_bytes;
+	p->index_interval = a->index_interval;
+	p->preallocate = 1;
+	p->retention_bytes = -1;
+	p->sqlite_off = a->sqlite_off;
 	run_spec s = {0};
 	s.pool = pool;
 	s.producers = 1;
 	s.partitions = 1;
-	s.record_size = (size_t)rs;
-	s.batch = (size_t)batch;
-	s.count = records;
-	s.ts_base = ts_base;
+	s.record_size = (size_t)pl->rs;
+	s.batch = (size_t)pl->batch;
+	s.count = pl->records;
+	s.ts_base = pl->ts_base;
 	s.ts_per_ms = TS_PER_MS;
 	run_result *r = malloc(sizeof *r);
 	if (r == NULL)
 		bench_die("out of memory");
 	void *engine;
-	if (ops->open(&engine, &p) != 0) {
+	if (ops->open(&engine, p) != 0) {
 		printf("FAILED: %s open: %s\n", ops->name, engine_errmsg());
 		free(r);
-		return;
+		return 0;
 	}
 	s.ops = ops;
 	s.engine = engine;
 	int rc = bench_run_appends(&s, r);
-	if (ops->close(engine) != 0 || rc != 0 || r->records != records) {
+	if (ops->close(engine) != 0 || rc != 0 || r->records != pl->records) {
 		printf("FAILED: %s writing the data set: %s\n", ops->name,
 		       r->failed ? r->error : engine_errmsg());
 		free(r);
-		bench_rmrf(dir);
-		return;
+		bench_rmrf(run->dir);
+		return 0;
 	}
 	free(r);
+	run->disk_bytes = bench_dir_bytes(run->dir);
+	run->zero_copy = -1;
+	run->rr_all = malloc(sizeof *run->rr_all);
+	if (run->rr_all == NULL)
+		bench_die("out of memory");
+	hist_reset(run->rr_all);
+	return 1;
+}
 
-	reopen o = {ops, p, NULL, NULL};
-	double v1[BENCH_REPEATS_MAX], v2[BENCH_REPEATS_MAX], v3[BENCH_REPEATS_MAX];
-	double v4[BENCH_REPEATS_MAX], v5[BENCH_REPEATS_MAX], v6[BENCH_REPEATS_MAX];
-	double v7[BENCH_REPEATS_MAX];
-	int n = 0;
-
-	/* warm scans */
+/* Open for reading and scan once to warm the page cache and the engine's
+ * own caches; the RSS this adds is the engine's peak (the scan maps or
+ * caches the data set). */
+static void warm_up(const read_plan *pl, reader_run *run)
+{
 	bench_rss_reset_peak();
-	open_for_read(&o);
+	double before = bench_rss_mb();
+	open_for_read(&run->o);
 	double sec;
 	uint64_t bytes, allocs;
-	int ok = scan_once(&o, records, &sec, &bytes, &allocs) == 0; /* warm-up */
-	for (int rep = 0; ok && rep < a->repeats; rep++) {
-		bench_progress(a, "%s record=%ld: warm scan %d/%d", ops->name, rs, rep + 1,
-		               a->repeats);
-		if (scan_once(&o, records, &sec, &bytes, &allocs) != 0) {
-			ok = 0;
-			break;
-		}
-		v1[n] = (double)records / sec;
-		v2[n] = (double)bytes / sec / 1e6;
-		v3[n] = (double)allocs / (double)records;
-		n++;
-	}
-	bench_cfg c = {"scan_warm", ops->name, rs, batch, 1, 1, "none", 0,
-	               (long)(records * (uint64_t)rs >> 20)};
-	if (n > 0) {
-		v4[0] = bench_rss_peak_mb();
-		bench_result(a, &c, "records_per_s", "rec/s", BENCH_HIGHER, v1, n);
-		bench_result(a, &c, "mb_per_s", "MB/s", BENCH_NEUTRAL, v2, n);
-		bench_result(a, &c, "allocs_per_record", "allocs", BENCH_NEUTRAL, v3, n);
-		bench_result(a, &c, "peak_rss", "MiB", BENCH_NEUTRAL, v4, 1);
-		if (ops->zero_copy != NULL) {
-			int z = ops->zero_copy(o.handle);
-			if (z >= 0) {
-				v5[0] = z;
-				bench_result(a, &c, "values_in_log_mapping", "bool", BENCH_NEUTRAL,
-				             v5, 1);
-			}
-		}
-	}
-
-	/* random reads by offset */
-	c.scenario = "random_read";
-	n = 0;
+	run->ok = scan_once(&run->o, pl->records, &sec, &bytes, &allocs) == 0;
+	run->rss_peak = pl->rss_base + (bench_rss_peak_mb() - before);
 	size_t len;
-	for (uint64_t i = 0; ok && i < ops_n / 10 + 1; i++)
-		if (ops->get(o.handle, 0, offsets[i], &len) != 0) {
-			printf("FAILED: %s get(%llu): %s\n", ops->name,
-			       (unsigned long long)offsets[i], engine_errmsg());
-			ok = 0;
+	/* random reads: touch what the first pass will, untimed */
+	for (uint64_t i = 0; run->ok && i < pl->ops_n / 10 + 1; i++)
+		if (run->o.ops->get(run->o.handle, 0, pl->offsets[i], &len) != 0) {
+			printf("FAILED: %s get(%llu): %s\n", run->o.ops->name,
+			       (unsigned long long)pl->offsets[i], engine_errmsg());
+			run->ok = 0;
 		}
-	bench_hist *h = malloc(sizeof *h), *all = malloc(sizeof *all);
-	if (h == NULL || all == NULL)
-		bench_die("out of memory");
-	hist_reset(all);
-	for (int rep = 0; ok && rep < a->repeats; rep++) {
-		bench_progress(a, "%s record=%ld: random reads %d/%d", ops->name, rs,
-		               rep + 1, a->repeats);
-		uint64_t a0 = bench_allocs();
-		uint64_t t0 = bench_now_ns();
-		for (uint64_t i = 0; i < ops_n; i++)
-			if (ops->get(o.handle, 0, offsets[i], &len) != 0) {
-				ok = 0;
-				break;
-			}
-		uint64_t t1 = bench_now_ns();
-		uint64_t used = bench_allocs() - a0;
-		hist_reset(h);
-		for (uint64_t i = 0; ok && i < ops_n; i++) {
-			uint64_t x0 = bench_now_ns();
-			ops->get(o.handle, 0, offsets[(i * 7919) % ops_n], &len);
-			hist_add(h, bench_now_ns() - x0);
-		}
-		if (!ok) {
+}
+
+static void warm_scan(const read_plan *pl, reader_run *run, int rep)
+{
+	bench_progress(pl->a, "%s record=%ld: warm scan %d/%d", run->o.ops->name, pl->rs,
+	               rep + 1, pl->a->repeats);
+	double sec;
+	uint64_t bytes, allocs;
+	if (scan_once(&run->o, pl->records, &sec, &bytes, &allocs) != 0) {
+		run->ok = 0;
+		return;
+	}
+	run->scan[0][run->scan_n] = (double)pl->records / sec;
+	run->scan[1][run->scan_n] = (double)bytes / sec / 1e6;
+	run->scan[2][run->scan_n] = (double)allocs / (double)pl->records;
+	run->scan_n++;
+	if (run->o.ops->zero_copy != NULL)
+		run->zero_copy = run->o.ops->zero_copy(run->o.handle);
+}
+
+static void random_reads(const read_plan *pl, reader_run *run, int rep, bench_hist *h)
+{
+	const engine_ops *ops = run->o.ops;
+	bench_progress(pl->a, "%s record=%ld: random reads %d/%d", ops->name, pl->rs, rep + 1,
+	               pl->a->repeats);
+	size_t len;
+	uint64_t a0 = bench_allocs();
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < pl->ops_n; i++)
+		if (ops->get(run->o.handle, 0, pl->offsets[i], &len) != 0) {
 			printf("FAILED: %s get: %s\n", ops->name, engine_errmsg());
-			break;
+			run->ok = 0;
+			return;
 		}
-		hist_merge(all, h);
-		v1[n] = (double)(t1 - t0) / (double)ops_n;
-		v2[n] = (double)hist_percentile(h, 50);
-		v3[n] = (double)hist_percentile(h, 99);
-		v4[n] = (double)hist_percentile(h, 99.9);
-		v5[n] = (double)used / (double)ops_n;
-		n++;
+	uint64_t t1 = bench_now_ns();
+	uint64_t used = bench_allocs() - a0;
+	hist_reset(h);
+	for (uint64_t i = 0; i < pl->ops_n; i++) {
+		uint64_t x0 = bench_now_ns();
+		ops->get(run->o.handle, 0, pl->offsets[(i * 7919) % pl->ops_n], &len);
+		hist_add(h, bench_now_ns() - x0);
 	}
-	if (n > 0) {
-		bench_result(a, &c, "ns_per_op", "ns", BENCH_LOWER, v1, n);
-		bench_result(a, &c, "lat_p50", "ns", BENCH_LOWER, v2, n);
-		bench_result(a, &c, "lat_p99", "ns", BENCH_LOWER, v3, n);
-		bench_result(a, &c, "lat_p99.9", "ns", BENCH_LOWER, v4, n);
-		bench_result(a, &c, "allocs_per_op", "allocs", BENCH_NEUTRAL, v5, n);
-		bench_write_cdf(a, &c, "read_latency", all);
-	}
+	hist_merge(run->rr_all, h);
+	int n = run->rr_n++;
+	run->rr[0][n] = (double)(t1 - t0) / (double)pl->ops_n;
+	run->rr[1][n] = (double)hist_percentile(h, 50);
+	run->rr[2][n] = (double)hist_percentile(h, 99);
+	run->rr[3][n] = (double)hist_percentile(h, 99.9);
+	run->rr[4][n] = (double)used / (double)pl->ops_n;
+}
 
-	/* lookups by timestamp */
-	c.scenario = "ts_lookup";
-	n = 0;
-	for (int rep = 0; ok && ops->ts_lookup != NULL && rep < a->repeats; rep++) {
-		bench_progress(a, "%s record=%ld: timestamp lookups %d/%d", ops->name, rs,
-		               rep + 1, a->repeats);
-		uint64_t off;
-		hist_reset(h);
-		uint64_t t0 = bench_now_ns();
-		for (uint64_t i = 0; i < ops_n; i++) {
-			uint64_t x0 = bench_now_ns();
-			if (ops->ts_lookup(o.handle, 0, stamps[i], &off) != 0) {
-				printf("FAILED: %s ts lookup: %s\n", ops->name, engine_errmsg());
-				ok = 0;
-				break;
-			}
-			hist_add(h, bench_now_ns() - x0);
-			/* records i*TS_PER_MS .. carry ts_base + i: check the answer */
-			uint64_t want = (uint64_t)(stamps[i] - ts_base) * TS_PER_MS;
-			if (off != want) {
-				printf("FAILED: %s offset_for_timestamp(%lld) = %llu, expected %llu\n",
-				       ops->name, (long long)stamps[i], (unsigned long long)off,
-				       (unsigned long long)want);
-				ok = 0;
-				break;
-			}
+static void ts_lookups(const read_plan *pl, reader_run *run, int rep, bench_hist *h)
+{
+	const engine_ops *ops = run->o.ops;
+	bench_progress(pl->a, "%s record=%ld: timestamp lookups %d/%d", ops->name, pl->rs,
+	               rep + 1, pl->a->repeats);
+	uint64_t off;
+	hist_reset(h);
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < pl->ops_n; i++) {
+		uint64_t x0 = bench_now_ns();
+		if (ops->ts_lookup(run->o.handle, 0, pl->stamps[i], &off) != 0) {
+			printf("FAILED: %s ts lookup: %s\n", ops->name, engine_errmsg());
+			run->ok = 0;
+			return;
 		}
-		uint64_t t1 = bench_now_ns();
-		if (!ok)
-			break;
-		v1[n] = (double)(t1 - t0) / (double)ops_n;
-		v2[n] = (double)hist_percentile(h, 50);
-		v3[n] = (double)hist_percentile(h, 99);
-		n++;
+		hist_add(h, bench_now_ns() - x0);
+		/* records i*TS_PER_MS .. carry ts_base + i: check the answer */
+		uint64_t want = (uint64_t)(pl->stamps[i] - pl->ts_base) * TS_PER_MS;
+		if (off != want) {
+			printf("FAILED: %s offset_for_timestamp(%lld) = %llu, expected %llu\n",
+			       ops->name, (long long)pl->stamps[i], (unsigned long long)off,
+			       (unsigned long long)want);
+			run->ok = 0;
+			return;
+		}
 	}
-	if (n > 0) {
-		bench_result(a, &c, "ns_per_op", "ns", BENCH_LOWER, v1, n);
-		bench_result(a, &c, "lat_p50", "ns", BENCH_LOWER, v2, n);
-		bench_result(a, &c, "lat_p99", "ns", BENCH_LOWER, v3, n);
+	uint64_t t1 = bench_now_ns();
+	int n = run->ts_n++;
+	run->ts[0][n] = (double)(t1 - t0) / (double)pl->ops_n;
+	run->ts[1][n] = (double)hist_percentile(h, 50);
+	run->ts[2][n] = (double)hist_percentile(h, 99);
+}
+
+static void cold_scan(const read_plan *pl, reader_run *run, int rep)
+{
+	bench_progress(pl->a, "%s record=%ld: cold scan %d/%d", run->o.ops->name, pl->rs,
+	               rep + 1, pl->a->repeats);
+	double resident = bench_drop_cache(run->dir);
+	uint64_t t0 = bench_now_ns();
+	open_for_read(&run->o); /* timed: an open may read data (recovery checks) */
+	double open_sec = (double)(bench_now_ns() - t0) / 1e9;
+	double sec;
+	uint64_t bytes, allocs;
+	int rc = scan_once(&run->o, pl->records, &sec, &bytes, &allocs);
+	close_read(&run->o);
+	if (rc != 0) {
+		run->ok = 0;
+		return;
 	}
+	sec += open_sec;
+	int n = run->cold_n++;
+	run->cold[0][n] = (double)pl->records / sec;
+	run->cold[1][n] = (double)bytes / sec / 1e6;
+	run->cold[2][n] = sec * 1e3;
+	run->cold[3][n] = open_sec * 1e3;
+	run->cold[4][n] = resident < 0 ? NAN : resident * 100;
+}
+
+/*
+ * Every pass of every engine in `runs`, repeat by repeat: repeat 1 of each
+ * engine, then repeat 2 of each, and so on. A shared machine's speed drifts
+ * by tens of percent over minutes; measured one engine after another, that
+ * drift lands in the ratios, while interleaved every engine's median sees
+ * the same conditions.
+ */
+static void measure(const read_plan *pl, reader_run *runs, int n)
+{
+	bench_hist *h = malloc(sizeof *h);
+	if (h == NULL)
+		bench_die("out of memory");
+	for (int e = 0; e < n; e++)
+		warm_up(pl, &runs[e]);
+	for (int rep = 0; rep < pl->a->repeats; rep++)
+		for (int e = 0; e < n; e++)
+			if (runs[e].ok)
+				warm_scan(pl, &runs[e], rep);
+	for (int rep = 0; rep < pl->a->repeats; rep++)
+		for (int e = 0; e < n; e++)
+			if (runs[e].ok)
+				random_reads(pl, &runs[e], rep, h);
+	for (int e = 0; e < n; e++)
+		for (int rep = 0; rep < pl->a->repeats; rep++)
+			if (runs[e].ok && runs[e].o.ops->ts_lookup != NULL)
+				ts_lookups(pl, &runs[e], rep, h);
+	for (int e = 0; e < n; e++)
+		if (runs[e].o.handle != NULL)
+			close_read(&runs[e].o);
+	for (int rep = 0; rep < pl->a->repeats; rep++)
+		for (int e = 0; e < n; e++)
+			if (runs[e].ok)
+				cold_scan(pl, &runs[e], rep);
 	free(h);
-	free(all);
-	close_read(&o);
+}
 
-	/* cold scans */
-	c.scenario = "scan_cold";
-	n = 0;
-	for (int rep = 0; ok && rep < a->repeats; rep++) {
-		bench_progress(a, "%s record=%ld: cold scan %d/%d", ops->name, rs, rep + 1,
-		               a->repeats);
-		double resident = bench_drop_cache(dir);
-		uint64_t t0 = bench_now_ns();
-		open_for_read(&o); /* timed: an open may read data (recovery checks) */
-		double open_sec = (double)(bench_now_ns() - t0) / 1e9;
-		if (scan_once(&o, records, &sec, &bytes, &allocs) != 0) {
-			close_read(&o);
-			break;
+static void report(const read_plan *pl, reader_run *run)
+{
+	const bench_args *a = pl->a;
+	bench_cfg c = {"scan_warm", run->o.ops->name, pl->rs, pl->batch, 1, 1, "none", 0,
+	               (long)(pl->records * (uint64_t)pl->rs >> 20)};
+	if (run->scan_n > 0) {
+		bench_result(a, &c, "records_per_s", "rec/s", BENCH_HIGHER, run->scan[0], run->scan_n);
+		bench_result(a, &c, "mb_per_s", "MB/s", BENCH_NEUTRAL, run->scan[1], run->scan_n);
+		bench_result(a, &c, "allocs_per_record", "allocs", BENCH_NEUTRAL, run->scan[2],
+		             run->scan_n);
+		bench_result(a, &c, "peak_rss", "MiB", BENCH_NEUTRAL, &run->rss_peak, 1);
+		if (run->zero_copy >= 0) {
+			double z = run->zero_copy;
+			bench_result(a, &c, "values_in_log_mapping", "bool", BENCH_NEUTRAL, &z, 1);
 		}
-		close_read(&o);
-		sec += open_sec;
-		v1[n] = (double)records / sec;
-		v2[n] = (double)bytes / sec / 1e6;
-		v7[n] = resident < 0 ? NAN : resident * 100;
-		v6[n] = sec * 1e3;
-		v5[n] = open_sec * 1e3;
-		n++;
 	}
-	if (n > 0) {
-		bench_result(a, &c, "records_per_s", "rec/s", BENCH_HIGHER, v1, n);
-		bench_result(a, &c, "mb_per_s", "MB/s", BENCH_NEUTRAL, v2, n);
-		bench_result(a, &c, "open_scan_ms", "ms", BENCH_LOWER, v6, n);
-		bench_result(a, &c, "open_ms", "ms", BENCH_NEUTRAL, v5, n);
-		if (!isnan(v7[0]))
-			bench_result(a, &c, "cached_after_drop", "%", BENCH_NEUTRAL, v7, n);
+	c.scenario = "random_read";
+	if (run->rr_n > 0) {
+		bench_result(a, &c, "ns_per_op", "ns", BENCH_LOWER, run->rr[0], run->rr_n);
+		bench_result(a, &c, "lat_p50", "ns", BENCH_LOWER, run->rr[1], run->rr_n);
+		bench_result(a, &c, "lat_p99", "ns", BENCH_LOWER, run->rr[2], run->rr_n);
+		bench_result(a, &c, "lat_p99.9", "ns", BENCH_LOWER, run->rr[3], run->rr_n);
+		bench_result(a, &c, "allocs_per_op", "allocs", BENCH_NEUTRAL, run->rr[4], run->rr_n);
+		bench_write_cdf(a, &c, "read_latency", run->rr_all);
 	}
-	bench_rmrf(dir);
+	c.scenario = "ts_lookup";
+	if (run->ts_n > 0) {
+		bench_result(a, &c, "ns_per_op", "ns", BENCH_LOWER, run->ts[0], run->ts_n);
+		bench_result(a, &c, "lat_p50", "ns", BENCH_LOWER, run->ts[1], run->ts_n);
+		bench_result(a, &c, "lat_p99", "ns", BENCH_LOWER, run->ts[2], run->ts_n);
+	}
+	c.scenario = "scan_cold";
+	if (run->cold_n > 0) {
+		bench_result(a, &c, "records_per_s", "rec/s", BENCH_HIGHER, run->cold[0], run->cold_n);
+		bench_result(a, &c, "mb_per_s", "MB/s", BENCH_NEUTRAL, run->cold[1], run->cold_n);
+		bench_result(a, &c, "open_scan_ms", "ms", BENCH_LOWER, run->cold[2], run->cold_n);
+		bench_result(a, &c, "open_ms", "ms", BENCH_NEUTRAL, run->cold[3], run->cold_n);
+		if (!isnan(run->cold[4][0]))
+			bench_result(a, &c, "cached_after_drop", "%", BENCH_NEUTRAL, run->cold[4],
+			             run->cold_n);
+	}
+}
+
+/* MemAvailable from /proc/meminfo, bytes; 0 if unknown. */
+static uint64_t memory_available(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	if (f == NULL)
+		return 0;
+	char line[256];
+	unsigned long long kb = 0;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kb * 1024;
+}
+
+/* Every selected engine on one record size: write all data sets, then
+ * measure them interleaved when they fit in memory together (half of
+ * what is available), else one engine after another. */
+static void run_record_size(const read_plan *pl, const bench_pool *pool)
+{
+	reader_run *runs = calloc(16, sizeof *runs);
+	if (runs == NULL)
+		bench_die("out of memory");
+	int n = 0;
+	uint64_t total = 0;
+	for (int ei = 0; bench_engines[ei] != NULL && n < 16; ei++) {
+		if (!bench_engine_selected(pl->a, bench_engines[ei]->name))
+			continue;
+		runs[n].o.ops = bench_engines[ei];
+		if (write_data_set(pl, pool, &runs[n])) {
+			total += runs[n].disk_bytes;
+			n++;
+		}
+	}
+	uint64_t avail = memory_available();
+	read_plan plan = *pl;
+	plan.rss_base = bench_rss_mb();
+	if (avail == 0 || total > avail / 2) {
+		printf("note: record=%ld: the data sets (%llu MiB) do not fit in half the "
+		       "available memory (%llu MiB): engines measured one after another, "
+		       "not interleaved\n", pl->rs, (unsigned long long)(total >> 20),
+		       (unsigned long long)(avail >> 20));
+		for (int e = 0; e < n; e++)
+			measure(&plan, &runs[e], 1);
+	} else {
+		measure(&plan, runs, n);
+	}
+	for (int e = 0; e < n; e++) {
+		report(&plan, &runs[e]);
+		free(runs[e].rr_all);
+		bench_rmrf(runs[e].dir);
+	}
+	free(runs);
 }
 
 static double get(const char *scenario, const char *engine, long rs, long batch,
@@ -351,10 +480,8 @@ int main(int argc, char **argv)
 			offsets[i] = bench_rand(&seed) % records;
 			stamps[i] = ts_base + (int64_t)(bench_rand(&seed) % (span ? span : 1));
 		}
-		for (int ei = 0; bench_engines[ei] != NULL; ei++)
-			if (bench_engine_selected(&a, bench_engines[ei]->name))
-				run_engine(&a, &pool, bench_engines[ei], rs, batch, records, offsets,
-				           stamps, ops_n, ts_base);
+		read_plan plan = {&a, rs, batch, records, offsets, stamps, ops_n, ts_base, 0};
+		run_record_size(&plan, &pool);
 		free(offsets);
 		free(stamps);
 	}
