@@ -526,6 +526,16 @@ int main(int argc, char **argv)
 		         "random read by offset, page cache, 100B, %ld-record batches: rill/lmdb "
 		         "ns per read, faster than LMDB (rill %.0f ns, lmdb %.0f ns)", batch, rr, lm);
 		bench_target_ratio(&a, text, rr, lm, 1.0, 0);
+		/* A verified read checksums its whole batch: at the rate the raw
+		 * file scans in this run, that alone takes batch bytes / rate. */
+		double raw_mbps = get("scan_warm", "raw", 100, batch, "mb_per_s");
+		double floor_ns = (double)batch * 100 / (raw_mbps * 1e6) * 1e9;
+		if (!isnan(floor_ns) && batch > 1 && floor_ns > 2.0 * raw)
+			printf("      limit: a read verifies the checksum of its whole %ld-record "
+			       "batch (%.0f KB): at the raw file's scan rate in this run (%.0f MB/s) "
+			       "streaming it takes %.0f ns, %.1fx the raw lookup; rill is %.2fx that floor\n",
+			       batch, (double)batch * 100 / 1000, raw_mbps, floor_ns,
+			       floor_ns / raw, rr / floor_ns);
 	}
 	char where[256];
 	int n;
