@@ -533,7 +533,7 @@ int main(int argc, char **argv)
 		if (!isnan(floor_ns) && batch > 1 && floor_ns > 2.0 * raw)
 			printf("      limit: a read verifies the checksum of its whole %ld-record "
 			       "batch (%.0f KB): at the raw file's scan rate in this run (%.0f MB/s) "
-			       "streaming it takes %.0f ns, %.1fx the raw lookup; rill is %.2fx that floor\n",
+			       "streaming it takes %.0f ns (%.1fx the raw lookup); rill's read takes %.2fx that\n",
 			       batch, (double)batch * 100 / 1000, raw_mbps, floor_ns,
 			       floor_ns / raw, rr / floor_ns);
 	}
