@@ -3,10 +3,10 @@
  *
  * Inputs up to XXH3's mid-size limit (240 bytes) take libxxhash's code,
  * which is scalar for them in every build: the vector units only help the
- * long-input loop.
- * Longer inputs take the AVX2 path when checksum_avx2.c has it and the CPU
- * runs it. The choice is made on first use and kept in an atomic: every
- * thread computes the same answer, so a race to store it is harmless.
+ * long-input loop. Longer inputs take the AVX2 path when checksum_avx2.c
+ * has it and the CPU runs it. The choice is made on first use and kept in
+ * an atomic: every thread computes the same answer, so a race to store it
+ * is harmless.
  */
 #include "checksum.h"
 

@@ -27,6 +27,9 @@
 
 bool rill__checksum_avx2_usable(void)
 {
+	/* idempotent; makes the answer right even if asked before the
+	 * constructor that normally fills the CPU model has run */
+	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx2");
 }
 
