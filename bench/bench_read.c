@@ -6,13 +6,15 @@
  * values, appended in batches of --batch with durability=os into one
  * partition, then closed cleanly). Then, on a reopened engine, the passes
  * below, interleaved across engines repeat by repeat (every engine's
- * repeat 1, then every engine's repeat 2, ...) so that a shared machine's
+ * repeat 1, then every engine's repeat 2, ...; one engine open at a time,
+ * reopened and warmed up for each repeat) so that a shared machine's
  * drifting speed reaches every engine alike; when the data sets do not fit
  * in half the available memory together, one engine after another:
  *   scan_warm    read every record in order from the page cache, checksums
  *                verified where the engine has them (rill: batch CRC; raw:
  *                per-record XXH3; RocksDB: block checksums; SQLite and LMDB
- *                have none); a first pass warms, --repeats passes measured
+ *                have none); per repeat a first pass warms, the second is
+ *                measured
  *   random_read  --ops reads at uniformly random offsets (the same offsets
  *                for every engine): ns/op from an untimed-per-op pass, then
  *                percentiles from a pass timing each op (includes about
@@ -163,6 +165,7 @@ static int write_data_set(const read_plan *pl, const bench_pool *pool, reader_ru
 	free(r);
 	run->disk_bytes = bench_dir_bytes(run->dir);
 	run->zero_copy = -1;
+	run->ok = 1;
 	run->rr_all = malloc(sizeof *run->rr_all);
 	if (run->rr_all == NULL)
 		bench_die("out of memory");
@@ -170,20 +173,22 @@ static int write_data_set(const read_plan *pl, const bench_pool *pool, reader_ru
 	return 1;
 }
 
-/* Open for reading and scan once to warm the page cache and the engine's
- * own caches; the RSS this adds is the engine's peak (the scan maps or
+/* Open for reading and scan once to warm the page cache, the mapping and
+ * the engine's own caches, then touch what the random reads will. On the
+ * first repeat the RSS this adds is the engine's peak (the scan maps or
  * caches the data set). */
-static void warm_up(const read_plan *pl, reader_run *run)
+static void open_warm(const read_plan *pl, reader_run *run, int rep)
 {
-	bench_rss_reset_peak();
+	if (rep == 0)
+		bench_rss_reset_peak();
 	double before = bench_rss_mb();
 	open_for_read(&run->o);
 	double sec;
 	uint64_t bytes, allocs;
 	run->ok = scan_once(&run->o, pl->records, &sec, &bytes, &allocs) == 0;
-	run->rss_peak = pl->rss_base + (bench_rss_peak_mb() - before);
+	if (rep == 0)
+		run->rss_peak = pl->rss_base + (bench_rss_peak_mb() - before);
 	size_t len;
-	/* random reads: touch what the first pass will, untimed */
 	for (uint64_t i = 0; run->ok && i < pl->ops_n / 10 + 1; i++)
 		if (run->o.ops->get(run->o.handle, 0, pl->offsets[i], &len) != 0) {
 			printf("FAILED: %s get(%llu): %s\n", run->o.ops->name,
@@ -304,30 +309,29 @@ static void cold_scan(const read_plan *pl, reader_run *run, int rep)
  * engine, then repeat 2 of each, and so on. A shared machine's speed drifts
  * by tens of percent over minutes; measured one engine after another, that
  * drift lands in the ratios, while interleaved every engine's median sees
- * the same conditions.
+ * the same conditions. Only one engine is open at a time: an open RocksDB
+ * compacts in background threads, which on 2 vCPUs slowed the others' scans
+ * by a quarter. So each repeat reopens the engine and warms it up again.
  */
 static void measure(const read_plan *pl, reader_run *runs, int n)
 {
 	bench_hist *h = malloc(sizeof *h);
 	if (h == NULL)
 		bench_die("out of memory");
-	for (int e = 0; e < n; e++)
-		warm_up(pl, &runs[e]);
 	for (int rep = 0; rep < pl->a->repeats; rep++)
-		for (int e = 0; e < n; e++)
+		for (int e = 0; e < n; e++) {
+			if (!runs[e].ok)
+				continue;
+			open_warm(pl, &runs[e], rep);
 			if (runs[e].ok)
 				warm_scan(pl, &runs[e], rep);
-	for (int rep = 0; rep < pl->a->repeats; rep++)
-		for (int e = 0; e < n; e++)
 			if (runs[e].ok)
 				random_reads(pl, &runs[e], rep, h);
-	for (int e = 0; e < n; e++)
-		for (int rep = 0; rep < pl->a->repeats; rep++)
-			if (runs[e].ok && runs[e].o.ops->ts_lookup != NULL)
-				ts_lookups(pl, &runs[e], rep, h);
-	for (int e = 0; e < n; e++)
-		if (runs[e].o.handle != NULL)
+			for (int t = 0; runs[e].ok && rep == 0 && runs[e].o.ops->ts_lookup != NULL &&
+			                t < pl->a->repeats; t++)
+				ts_lookups(pl, &runs[e], t, h);
 			close_read(&runs[e].o);
+		}
 	for (int rep = 0; rep < pl->a->repeats; rep++)
 		for (int e = 0; e < n; e++)
 			if (runs[e].ok)
