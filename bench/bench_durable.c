@@ -8,7 +8,9 @@
  * (commits/s and latency of a lone writer) and by 4, 16 and 64 concurrent
  * producers (group commit: records/s, fsyncs/s, records per fsync, latency
  * percentiles). Every call is timed; the distribution of all repeats goes
- * to cdf.csv for the latency chart.
+ * to cdf.csv for the latency chart. Repeats are interleaved across engines
+ * (every engine's repeat 1, then every engine's repeat 2, ...), each a
+ * fresh data directory.
  *
  * fsyncs_per_s: rill's own count (rill_partition_stats_get .fsyncs) and the
  * raw files' count; for the other peers the fsync/fdatasync calls the
@@ -23,94 +25,122 @@
 #include <string.h>
 #include <time.h>
 
+/* Every repeat of one engine in one configuration. */
+typedef struct durable_run {
+	const engine_ops *ops;
+	int failed;
+	int n;
+	double rps[BENCH_REPEATS_MAX], fps[BENCH_REPEATS_MAX], rpf[BENCH_REPEATS_MAX];
+	double p50[BENCH_REPEATS_MAX], p99[BENCH_REPEATS_MAX], p999[BENCH_REPEATS_MAX];
+	double pmax[BENCH_REPEATS_MAX], apr[BENCH_REPEATS_MAX], aprx[BENCH_REPEATS_MAX];
+	double rolls[BENCH_REPEATS_MAX], rss[BENCH_REPEATS_MAX], calls[BENCH_REPEATS_MAX];
+	bench_hist all;
+} durable_run;
+
+static void run_once(const bench_args *a, const bench_pool *pool, durable_run *d, long rs,
+                     long partitions, long producers, long batch, int rep)
+{
+	const engine_ops *ops = d->ops;
+	bench_progress(a, "%s record=%ld batch=%ld producers=%ld repeat %d/%d", ops->name, rs,
+	               batch, producers, rep + 1, a->repeats);
+	engine_params p = {0};
+	p.partitions = (int)partitions;
+	p.durable = 1;
+	p.producers = (int)producers;
+	p.record_size = (size_t)rs;
+	p.batch_max = (size_t)batch;
+	p.prealloc_bytes = a->prealloc_mb * (1u << 20) / (uint64_t)partitions;
+	p.segment_bytes = a->segment_bytes;
+	p.preallocate = 1;
+	p.retention_bytes = -1;
+	run_spec s = {0};
+	s.pool = pool;
+	s.producers = (int)producers;
+	s.partitions = (int)partitions;
+	s.record_size = (size_t)rs;
+	s.batch = (size_t)batch;
+	s.warmup_ms = a->warmup_ms;
+	s.duration_ms = a->duration_ms;
+	s.count = a->count;
+	s.latency = 1;
+	s.ts_base = (int64_t)time(NULL) * 1000;
+	s.ts_per_ms = 16;
+	run_result *r = malloc(sizeof *r);
+	if (r == NULL)
+		bench_die("out of memory");
+	if (bench_fresh_run(a, ops, &p, &s, r) != 0 || r->records == 0) {
+		bench_progress_done(a);
+		printf("FAILED: %s record=%ld producers=%ld: %s\n", ops->name, rs, producers,
+		       r->failed ? r->error : "no record appended");
+		free(r);
+		d->failed = 1;
+		return;
+	}
+	uint64_t syncs = r->engine_syncs_known ? r->engine_syncs : r->fsync_calls;
+	int n = d->n++;
+	d->rps[n] = (double)r->records / r->seconds;
+	d->fps[n] = (double)syncs / r->seconds;
+	d->calls[n] = (double)r->fsync_calls / r->seconds;
+	d->rpf[n] = syncs > 0 ? (double)r->records / (double)syncs : NAN;
+	d->p50[n] = (double)hist_percentile(&r->latency, 50) / 1e3;
+	d->p99[n] = (double)hist_percentile(&r->latency, 99) / 1e3;
+	d->p999[n] = (double)hist_percentile(&r->latency, 99.9) / 1e3;
+	d->pmax[n] = (double)r->latency.max / 1e3;
+	d->apr[n] = (double)r->allocs / (double)r->records;
+	d->aprx[n] = bench_allocs_per_record_beyond_rolls(r);
+	d->rolls[n] = (double)r->segment_rolls;
+	d->rss[n] = r->rss_peak_mb;
+	hist_merge(&d->all, &r->latency);
+	free(r);
+}
+
+/*
+ * One configuration, every engine, interleaved repeat by repeat (every
+ * engine's repeat 1, then every engine's repeat 2, ...): the disk's
+ * latency drifts over minutes on a shared machine, and measured one
+ * engine after another that drift landed in the ratios (a p99 ratio moved
+ * from 0.8x to 1.5x between runs).
+ */
 static void run_config(const bench_args *a, const bench_pool *pool, long rs,
                        long partitions, long producers, long batch)
 {
-	for (int ei = 0; bench_engines[ei] != NULL; ei++) {
-		const engine_ops *ops = bench_engines[ei];
-		if (!bench_engine_selected(a, ops->name))
+	durable_run *runs = calloc(16, sizeof *runs);
+	if (runs == NULL)
+		bench_die("out of memory");
+	int engines = 0;
+	for (int ei = 0; bench_engines[ei] != NULL && engines < 16; ei++)
+		if (bench_engine_selected(a, bench_engines[ei]->name)) {
+			runs[engines].ops = bench_engines[ei];
+			hist_reset(&runs[engines].all);
+			engines++;
+		}
+	for (int rep = 0; rep < a->repeats; rep++)
+		for (int e = 0; e < engines; e++)
+			if (!runs[e].failed)
+				run_once(a, pool, &runs[e], rs, partitions, producers, batch, rep);
+	for (int e = 0; e < engines; e++) {
+		durable_run *d = &runs[e];
+		int n = d->n;
+		if (n == 0)
 			continue;
-		double rps[BENCH_REPEATS_MAX], fps[BENCH_REPEATS_MAX], rpf[BENCH_REPEATS_MAX];
-		double p50[BENCH_REPEATS_MAX], p99[BENCH_REPEATS_MAX], p999[BENCH_REPEATS_MAX];
-		double pmax[BENCH_REPEATS_MAX], apr[BENCH_REPEATS_MAX], aprx[BENCH_REPEATS_MAX], rolls[BENCH_REPEATS_MAX], rss[BENCH_REPEATS_MAX];
-		double calls[BENCH_REPEATS_MAX];
-		bench_hist *all = malloc(sizeof *all);
-		if (all == NULL)
-			bench_die("out of memory");
-		hist_reset(all);
-		int n = 0;
-		for (int rep = 0; rep < a->repeats; rep++) {
-			bench_progress(a, "%s record=%ld batch=%ld producers=%ld repeat %d/%d",
-			               ops->name, rs, batch, producers, rep + 1, a->repeats);
-			engine_params p = {0};
-			p.partitions = (int)partitions;
-			p.durable = 1;
-			p.producers = (int)producers;
-			p.record_size = (size_t)rs;
-			p.batch_max = (size_t)batch;
-			p.prealloc_bytes = a->prealloc_mb * (1u << 20) / (uint64_t)partitions;
-			p.segment_bytes = a->segment_bytes;
-			p.preallocate = 1;
-			p.retention_bytes = -1;
-			run_spec s = {0};
-			s.pool = pool;
-			s.producers = (int)producers;
-			s.partitions = (int)partitions;
-			s.record_size = (size_t)rs;
-			s.batch = (size_t)batch;
-			s.warmup_ms = a->warmup_ms;
-			s.duration_ms = a->duration_ms;
-			s.count = a->count;
-			s.latency = 1;
-			s.ts_base = (int64_t)time(NULL) * 1000;
-			s.ts_per_ms = 16;
-			run_result *r = malloc(sizeof *r);
-			if (r == NULL)
-				bench_die("out of memory");
-			if (bench_fresh_run(a, ops, &p, &s, r) != 0 || r->records == 0) {
-				bench_progress_done(a);
-				printf("FAILED: %s record=%ld producers=%ld: %s\n", ops->name, rs,
-				       producers, r->failed ? r->error : "no record appended");
-				free(r);
-				break;
-			}
-			uint64_t syncs = r->engine_syncs_known ? r->engine_syncs : r->fsync_calls;
-			rps[n] = (double)r->records / r->seconds;
-			fps[n] = (double)syncs / r->seconds;
-			calls[n] = (double)r->fsync_calls / r->seconds;
-			rpf[n] = syncs > 0 ? (double)r->records / (double)syncs : NAN;
-			p50[n] = (double)hist_percentile(&r->latency, 50) / 1e3;
-			p99[n] = (double)hist_percentile(&r->latency, 99) / 1e3;
-			p999[n] = (double)hist_percentile(&r->latency, 99.9) / 1e3;
-			pmax[n] = (double)r->latency.max / 1e3;
-			apr[n] = (double)r->allocs / (double)r->records;
-			aprx[n] = bench_allocs_per_record_beyond_rolls(r);
-			rolls[n] = (double)r->segment_rolls;
-			rss[n] = r->rss_peak_mb;
-			hist_merge(all, &r->latency);
-			n++;
-			free(r);
-		}
-		if (n > 0) {
-			bench_cfg c = {"durable", ops->name, rs, batch, partitions, producers,
-			               "none", 1, 0};
-			bench_result(a, &c, "records_per_s", "rec/s", BENCH_HIGHER, rps, n);
-			bench_result(a, &c, "fsyncs_per_s", "1/s", BENCH_NEUTRAL, fps, n);
-			bench_result(a, &c, "fsync_calls_per_s", "1/s", BENCH_NEUTRAL, calls, n);
-			if (!isnan(rpf[0]))
-				bench_result(a, &c, "records_per_fsync", "rec", BENCH_NEUTRAL, rpf, n);
-			bench_result(a, &c, "lat_p50", "us", BENCH_LOWER, p50, n);
-			bench_result(a, &c, "lat_p99", "us", BENCH_LOWER, p99, n);
-			bench_result(a, &c, "lat_p99.9", "us", BENCH_LOWER, p999, n);
-			bench_result(a, &c, "lat_max", "us", BENCH_LOWER, pmax, n);
-			bench_result(a, &c, "allocs_per_record", "allocs", BENCH_NEUTRAL, apr, n);
-			bench_result(a, &c, "allocs_per_record_beyond_rolls", "allocs", BENCH_NEUTRAL, aprx, n);
-			bench_result(a, &c, "segment_rolls", "rolls", BENCH_NEUTRAL, rolls, n);
-			bench_result(a, &c, "peak_rss", "MiB", BENCH_NEUTRAL, rss, n);
-			bench_write_cdf(a, &c, "append_latency", all);
-		}
-		free(all);
+		bench_cfg c = {"durable", d->ops->name, rs, batch, partitions, producers, "none", 1, 0};
+		bench_result(a, &c, "records_per_s", "rec/s", BENCH_HIGHER, d->rps, n);
+		bench_result(a, &c, "fsyncs_per_s", "1/s", BENCH_NEUTRAL, d->fps, n);
+		bench_result(a, &c, "fsync_calls_per_s", "1/s", BENCH_NEUTRAL, d->calls, n);
+		if (!isnan(d->rpf[0]))
+			bench_result(a, &c, "records_per_fsync", "rec", BENCH_NEUTRAL, d->rpf, n);
+		bench_result(a, &c, "lat_p50", "us", BENCH_LOWER, d->p50, n);
+		bench_result(a, &c, "lat_p99", "us", BENCH_LOWER, d->p99, n);
+		bench_result(a, &c, "lat_p99.9", "us", BENCH_LOWER, d->p999, n);
+		bench_result(a, &c, "lat_max", "us", BENCH_LOWER, d->pmax, n);
+		bench_result(a, &c, "allocs_per_record", "allocs", BENCH_NEUTRAL, d->apr, n);
+		bench_result(a, &c, "allocs_per_record_beyond_rolls", "allocs", BENCH_NEUTRAL,
+		             d->aprx, n);
+		bench_result(a, &c, "segment_rolls", "rolls", BENCH_NEUTRAL, d->rolls, n);
+		bench_result(a, &c, "peak_rss", "MiB", BENCH_NEUTRAL, d->rss, n);
+		bench_write_cdf(a, &c, "append_latency", &d->all);
 	}
+	free(runs);
 }
 
 static double get(long producers, const char *engine, const char *metric)
