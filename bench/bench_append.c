@@ -6,8 +6,10 @@
  * For every combination of --record-size, --partitions, --producers,
  * --batch and --compression, each selected engine appends for
  * --duration-ms after --warmup-ms, --repeats times, each time into a fresh
- * directory. Peers do not compress: they run once per combination (with
- * compression=none) and rill's zstd rows are compared with those.
+ * directory; the repeats are interleaved across engines (every engine's
+ * repeat 1, then every engine's repeat 2, ...). Peers do not compress: they
+ * run once per combination (with compression=none) and rill's zstd rows
+ * are compared with those.
  *
  * Reported per run: records/s, MB/s of values, heap allocations per record
  * in the measured phase, peak RSS. Then ratios rill/peer and the issue's
@@ -20,10 +22,81 @@
 #include <string.h>
 #include <time.h>
 
+/* Every repeat of one engine in one configuration. */
+typedef struct append_run {
+	const engine_ops *ops;
+	int is_rill;
+	int failed;
+	int n;
+	double rps[BENCH_REPEATS_MAX], mbps[BENCH_REPEATS_MAX], apr[BENCH_REPEATS_MAX];
+	double aprx[BENCH_REPEATS_MAX], rolls[BENCH_REPEATS_MAX], rss[BENCH_REPEATS_MAX];
+} append_run;
+
+static void run_once(const bench_args *a, const bench_pool *pool, append_run *d, long rs,
+                     long partitions, long producers, long batch, int compression, int rep)
+{
+	const engine_ops *ops = d->ops;
+	bench_progress(a, "%s record=%ld batch=%ld partitions=%ld producers=%ld "
+	               "%s repeat %d/%d", ops->name, rs, batch, partitions,
+	               producers, compression && d->is_rill ? "zstd" : "none",
+	               rep + 1, a->repeats);
+	engine_params p = {0};
+	p.partitions = (int)partitions;
+	p.durable = 0;
+	p.compression = d->is_rill ? compression : 0;
+	p.producers = (int)producers;
+	p.record_size = (size_t)rs;
+	p.batch_max = (size_t)batch;
+	p.records_hint = a->count;
+	p.prealloc_bytes = a->prealloc_mb * (1u << 20) / (uint64_t)partitions;
+	p.segment_bytes = a->segment_bytes;
+	p.preallocate = 1;
+	p.retention_bytes = -1;
+	p.sqlite_off = a->sqlite_off;
+	run_spec s = {0};
+	s.pool = pool;
+	s.producers = (int)producers;
+	s.partitions = (int)partitions;
+	s.record_size = (size_t)rs;
+	s.batch = (size_t)batch;
+	s.warmup_ms = a->warmup_ms;
+	s.duration_ms = a->duration_ms;
+	s.count = a->count;
+	s.ts_base = (int64_t)time(NULL) * 1000;
+	s.ts_per_ms = 16;
+	run_result *r = malloc(sizeof *r);
+	if (r == NULL)
+		bench_die("out of memory");
+	if (bench_fresh_run(a, ops, &p, &s, r) != 0 || r->records == 0) {
+		bench_progress_done(a);
+		printf("FAILED: %s record=%ld batch=%ld partitions=%ld producers=%ld: %s\n",
+		       ops->name, rs, batch, partitions, producers,
+		       r->failed ? r->error : "no record appended");
+		free(r);
+		d->failed = 1;
+		return;
+	}
+	int n = d->n++;
+	d->rps[n] = (double)r->records / r->seconds;
+	d->mbps[n] = (double)r->records * (double)rs / r->seconds / 1e6;
+	d->apr[n] = (double)r->allocs / (double)r->records;
+	d->aprx[n] = bench_allocs_per_record_beyond_rolls(r);
+	d->rolls[n] = (double)r->segment_rolls;
+	d->rss[n] = r->rss_peak_mb;
+	free(r);
+}
+
+/* One configuration, every engine, interleaved repeat by repeat (every
+ * engine's repeat 1, then every engine's repeat 2, ...), so that the
+ * machine's drifting speed reaches every engine alike. */
 static void run_config(const bench_args *a, const bench_pool *pool, long rs,
                        long partitions, long producers, long batch, int compression)
 {
-	for (int ei = 0; bench_engines[ei] != NULL; ei++) {
+	append_run *runs = calloc(16, sizeof *runs);
+	if (runs == NULL)
+		bench_die("out of memory");
+	int engines = 0;
+	for (int ei = 0; bench_engines[ei] != NULL && engines < 16; ei++) {
 		const engine_ops *ops = bench_engines[ei];
 		int is_rill = strcmp(ops->name, "rill") == 0;
 		if (!bench_engine_selected(a, ops->name))
@@ -31,69 +104,31 @@ static void run_config(const bench_args *a, const bench_pool *pool, long rs,
 		/* peers once per combination, on the first compression value */
 		if (!is_rill && compression != a->compression.value[0])
 			continue;
-		double rps[BENCH_REPEATS_MAX], mbps[BENCH_REPEATS_MAX];
-		double apr[BENCH_REPEATS_MAX], aprx[BENCH_REPEATS_MAX], rolls[BENCH_REPEATS_MAX], rss[BENCH_REPEATS_MAX];
-		int n = 0;
-		for (int rep = 0; rep < a->repeats; rep++) {
-			bench_progress(a, "%s record=%ld batch=%ld partitions=%ld producers=%ld "
-			               "%s repeat %d/%d", ops->name, rs, batch, partitions,
-			               producers, compression && is_rill ? "zstd" : "none",
-			               rep + 1, a->repeats);
-			engine_params p = {0};
-			p.partitions = (int)partitions;
-			p.durable = 0;
-			p.compression = is_rill ? compression : 0;
-			p.producers = (int)producers;
-			p.record_size = (size_t)rs;
-			p.batch_max = (size_t)batch;
-			p.records_hint = a->count;
-			p.prealloc_bytes = a->prealloc_mb * (1u << 20) / (uint64_t)partitions;
-			p.segment_bytes = a->segment_bytes;
-			p.preallocate = 1;
-			p.retention_bytes = -1;
-			p.sqlite_off = a->sqlite_off;
-			run_spec s = {0};
-			s.pool = pool;
-			s.producers = (int)producers;
-			s.partitions = (int)partitions;
-			s.record_size = (size_t)rs;
-			s.batch = (size_t)batch;
-			s.warmup_ms = a->warmup_ms;
-			s.duration_ms = a->duration_ms;
-			s.count = a->count;
-			s.ts_base = (int64_t)time(NULL) * 1000;
-			s.ts_per_ms = 16;
-			run_result *r = malloc(sizeof *r);
-			if (r == NULL)
-				bench_die("out of memory");
-			if (bench_fresh_run(a, ops, &p, &s, r) != 0 || r->records == 0) {
-				bench_progress_done(a);
-				printf("FAILED: %s record=%ld batch=%ld partitions=%ld producers=%ld: %s\n",
-				       ops->name, rs, batch, partitions, producers,
-				       r->failed ? r->error : "no record appended");
-				free(r);
-				break;
-			}
-			rps[n] = (double)r->records / r->seconds;
-			mbps[n] = (double)r->records * (double)rs / r->seconds / 1e6;
-			apr[n] = (double)r->allocs / (double)r->records;
-			aprx[n] = bench_allocs_per_record_beyond_rolls(r);
-			rolls[n] = (double)r->segment_rolls;
-			rss[n] = r->rss_peak_mb;
-			n++;
-			free(r);
-		}
+		runs[engines].ops = ops;
+		runs[engines].is_rill = is_rill;
+		engines++;
+	}
+	for (int rep = 0; rep < a->repeats; rep++)
+		for (int e = 0; e < engines; e++)
+			if (!runs[e].failed)
+				run_once(a, pool, &runs[e], rs, partitions, producers, batch, compression,
+				         rep);
+	for (int e = 0; e < engines; e++) {
+		append_run *d = &runs[e];
+		int n = d->n;
 		if (n == 0)
 			continue;
-		bench_cfg c = {"append", ops->name, rs, batch, partitions, producers,
-		               is_rill && compression ? "zstd" : "none", 0, 0};
-		bench_result(a, &c, "records_per_s", "rec/s", BENCH_HIGHER, rps, n);
-		bench_result(a, &c, "mb_per_s", "MB/s", BENCH_NEUTRAL, mbps, n);
-		bench_result(a, &c, "allocs_per_record", "allocs", BENCH_NEUTRAL, apr, n);
-		bench_result(a, &c, "allocs_per_record_beyond_rolls", "allocs", BENCH_NEUTRAL, aprx, n);
-		bench_result(a, &c, "segment_rolls", "rolls", BENCH_NEUTRAL, rolls, n);
-		bench_result(a, &c, "peak_rss", "MiB", BENCH_NEUTRAL, rss, n);
+		bench_cfg c = {"append", d->ops->name, rs, batch, partitions, producers,
+		               d->is_rill && compression ? "zstd" : "none", 0, 0};
+		bench_result(a, &c, "records_per_s", "rec/s", BENCH_HIGHER, d->rps, n);
+		bench_result(a, &c, "mb_per_s", "MB/s", BENCH_NEUTRAL, d->mbps, n);
+		bench_result(a, &c, "allocs_per_record", "allocs", BENCH_NEUTRAL, d->apr, n);
+		bench_result(a, &c, "allocs_per_record_beyond_rolls", "allocs", BENCH_NEUTRAL,
+		             d->aprx, n);
+		bench_result(a, &c, "segment_rolls", "rolls", BENCH_NEUTRAL, d->rolls, n);
+		bench_result(a, &c, "peak_rss", "MiB", BENCH_NEUTRAL, d->rss, n);
 	}
+	free(runs);
 }
 
 static void ratio_target(const bench_args *a, long rs, long batch, const char *peer,
