@@ -1,10 +1,10 @@
 /*
  * reader.c — consumer cursors over one partition.
  *
- * A reader holds a reference to its current segment and, while it is
- * handing out records of a batch, a pin on it, so the mapping its record
- * pointers point into stays valid until the next call (then the pin moves
- * on). Uncompressed batches are decoded in place: key, value and header
+ * A reader holds a reference to its current segment and, once it has read
+ * from it, a pin on it, so the mapping its record pointers point into stays
+ * valid until the next call; the pin moves on with the reader to another
+ * segment. Uncompressed batches are decoded in place: key, value and header
  * bytes point into the mapped log, no copy. Compressed batches decompress
  * into the reader's decoder buffer.
  *
@@ -43,13 +43,13 @@ static void flush_read_stats(rill_reader *r)
 	}
 }
 
+/* The pin stays with the segment, not the batch: the next batch is most
+ * often in the same segment, and a pin costs the file cache's lock. It
+ * goes when the reader leaves the segment (rill__reader_state_release) or
+ * has caught up with the log end (read_records). */
 static void end_batch(rill_reader *r)
 {
 	flush_read_stats(r);
-	if (r->st.pinned) {
-		rill__segment_unpin(r->partition->env, r->st.seg);
-		r->st.pinned = false;
-	}
 	r->in_batch = false;
 }
 
@@ -241,6 +241,13 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 				if (rc != 0)
 					return rc;
 				continue;
+			}
+			/* Caught up: an idle reader holds no pin, so idle readers
+			 * on many partitions do not keep descriptors open past the
+			 * file cache's capacity. */
+			if (r->st.pinned) {
+				rill__segment_unpin(env, r->st.seg);
+				r->st.pinned = false;
 			}
 			return RILL_EAGAIN;
 		}

@@ -562,6 +562,64 @@ START_TEST(test_reader_read_bulk)
 }
 END_TEST
 
+/* A reader keeps its pin (and so its segment's descriptor) while it reads
+ * from one segment, across batches, and lets go once it has caught up:
+ * idle readers on many partitions stay within max_open_files. */
+START_TEST(test_idle_readers_hold_no_descriptors)
+{
+	rill_store *s = NULL;
+	rill_options o = RILL_OPTIONS_INIT;
+	o.max_open_files = 2;
+	OK(rill_store_open(&s, store_path, &o));
+	enum { PARTITIONS = 12, BATCHES = 50 };
+	OK(rill_topic_create(s, "idle", PARTITIONS, NULL));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "idle"));
+	char value[16];
+	for (int32_t p = 0; p < PARTITIONS; p++)
+		for (int i = 0; i < BATCHES; i++) {
+			snprintf(value, sizeof(value), "%d/%d", p, i);
+			rill_record rec = {NULL, 0, value, strlen(value), NULL, 0, 0, 0};
+			OK(rill_append(NULL, t, p, &rec, 1, 0));
+		}
+	rill_reader *readers[PARTITIONS];
+	for (int32_t p = 0; p < PARTITIONS; p++) {
+		OK(rill_reader_open(&readers[p], t, p, RILL_START_EARLIEST));
+		rill_record got[7];
+		size_t n = 0;
+		int i = 0, rc;
+		/* one-record batches, several calls: the pin stays across them */
+		while ((rc = rill_reader_read(readers[p], got, 7, &n)) == 0)
+			for (size_t k = 0; k < n; k++, i++) {
+				snprintf(value, sizeof(value), "%d/%d", p, i);
+				ck_assert_uint_eq(got[k].offset, (uint64_t)i);
+				ck_assert_uint_eq(got[k].value_len, strlen(value));
+				ck_assert(memcmp(got[k].value, value, strlen(value)) == 0);
+			}
+		ck_assert_int_eq(rc, RILL_EAGAIN);
+		ck_assert_int_eq(i, BATCHES);
+	}
+	/* Pinned, the readers' segments could not be evicted: 12 descriptors.
+	 * Unpinned, later opens evict them down towards the cache's size (a
+	 * few partitions' files may still be open from their appends). */
+	rill_store_stats st;
+	OK(rill_store_stats_get(&st, s));
+	ck_assert_uint_lt(st.open_files, PARTITIONS / 2);
+	/* and each picks up where it stopped */
+	for (int32_t p = 0; p < PARTITIONS; p++) {
+		rill_record rec = {NULL, 0, "more", 4, NULL, 0, 0, 0};
+		OK(rill_append(NULL, t, p, &rec, 1, 0));
+		rill_record got;
+		OK(rill_reader_next(readers[p], &got));
+		ck_assert_uint_eq(got.offset, BATCHES);
+		ck_assert(memcmp(got.value, "more", 4) == 0);
+		rill_reader_close(readers[p]);
+	}
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
 START_TEST(test_append_errors)
 {
 	rill_store *s = open_store();
@@ -1205,6 +1263,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_roundtrip_zstd_batches);
 	tcase_add_test(tc, test_reader_ranges_and_seek);
 	tcase_add_test(tc, test_reader_read_bulk);
+	tcase_add_test(tc, test_idle_readers_hold_no_descriptors);
 	tcase_add_test(tc, test_append_errors);
 	tcase_add_test(tc, test_partitioners);
 	tcase_add_test(tc, test_durability_modes);
