@@ -575,7 +575,7 @@ START_TEST(test_idle_readers_hold_no_descriptors)
 	OK(rill_topic_create(s, "idle", PARTITIONS, NULL));
 	rill_topic *t = NULL;
 	OK(rill_topic_open(&t, s, "idle"));
-	char value[16];
+	char value[32];
 	for (int32_t p = 0; p < PARTITIONS; p++)
 		for (int i = 0; i < BATCHES; i++) {
 			snprintf(value, sizeof(value), "%d/%d", p, i);
