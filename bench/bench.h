@@ -384,6 +384,14 @@ double bench_allocs_per_record_beyond_rolls(const run_result *r);
 
 /* Run the producers; 0 or -1 (result.error says why). */
 int bench_run_appends(const run_spec *spec, run_result *result);
+/* The engine parameters and producer spec of a timed append run
+ * (bench_append, bench_durable): --duration-ms after --warmup-ms (or
+ * --count records), preallocated to --prealloc-mb, no retention, timestamps
+ * 16 records a millisecond from now. The caller sets what differs
+ * (durability, compression, latency, hints). */
+void bench_timed_run_setup(const bench_args *a, const bench_pool *pool, long rs,
+                           long partitions, long producers, long batch,
+                           engine_params *p, run_spec *s);
 /* Open a fresh engine in <dir>/<engine name> (removed first), run the
  * producers, close it (a clean close syncs) and remove it. Resets the peak
  * RSS before opening. params->dir and spec->ops/engine are filled in. */

@@ -20,7 +20,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Every repeat of one engine in one configuration. */
 typedef struct append_run {
@@ -40,30 +39,12 @@ static void run_once(const bench_args *a, const bench_pool *pool, append_run *d,
 	               "%s repeat %d/%d", ops->name, rs, batch, partitions,
 	               producers, compression && d->is_rill ? "zstd" : "none",
 	               rep + 1, a->repeats);
-	engine_params p = {0};
-	p.partitions = (int)partitions;
-	p.durable = 0;
+	engine_params p;
+	run_spec s;
+	bench_timed_run_setup(a, pool, rs, partitions, producers, batch, &p, &s);
 	p.compression = d->is_rill ? compression : 0;
-	p.producers = (int)producers;
-	p.record_size = (size_t)rs;
-	p.batch_max = (size_t)batch;
 	p.records_hint = a->count;
-	p.prealloc_bytes = a->prealloc_mb * (1u << 20) / (uint64_t)partitions;
-	p.segment_bytes = a->segment_bytes;
-	p.preallocate = 1;
-	p.retention_bytes = -1;
 	p.sqlite_off = a->sqlite_off;
-	run_spec s = {0};
-	s.pool = pool;
-	s.producers = (int)producers;
-	s.partitions = (int)partitions;
-	s.record_size = (size_t)rs;
-	s.batch = (size_t)batch;
-	s.warmup_ms = a->warmup_ms;
-	s.duration_ms = a->duration_ms;
-	s.count = a->count;
-	s.ts_base = (int64_t)time(NULL) * 1000;
-	s.ts_per_ms = 16;
 	run_result *r = malloc(sizeof *r);
 	if (r == NULL)
 		bench_die("out of memory");

@@ -23,7 +23,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Every repeat of one engine in one configuration. */
 typedef struct durable_run {
@@ -43,28 +42,11 @@ static void run_once(const bench_args *a, const bench_pool *pool, durable_run *d
 	const engine_ops *ops = d->ops;
 	bench_progress(a, "%s record=%ld batch=%ld producers=%ld repeat %d/%d", ops->name, rs,
 	               batch, producers, rep + 1, a->repeats);
-	engine_params p = {0};
-	p.partitions = (int)partitions;
+	engine_params p;
+	run_spec s;
+	bench_timed_run_setup(a, pool, rs, partitions, producers, batch, &p, &s);
 	p.durable = 1;
-	p.producers = (int)producers;
-	p.record_size = (size_t)rs;
-	p.batch_max = (size_t)batch;
-	p.prealloc_bytes = a->prealloc_mb * (1u << 20) / (uint64_t)partitions;
-	p.segment_bytes = a->segment_bytes;
-	p.preallocate = 1;
-	p.retention_bytes = -1;
-	run_spec s = {0};
-	s.pool = pool;
-	s.producers = (int)producers;
-	s.partitions = (int)partitions;
-	s.record_size = (size_t)rs;
-	s.batch = (size_t)batch;
-	s.warmup_ms = a->warmup_ms;
-	s.duration_ms = a->duration_ms;
-	s.count = a->count;
 	s.latency = 1;
-	s.ts_base = (int64_t)time(NULL) * 1000;
-	s.ts_per_ms = 16;
 	run_result *r = malloc(sizeof *r);
 	if (r == NULL)
 		bench_die("out of memory");

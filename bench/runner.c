@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct producer {
 	pthread_t thread;
@@ -191,6 +192,32 @@ double bench_allocs_per_record_beyond_rolls(const run_result *r)
 	uint64_t allowance = r->segment_rolls * BENCH_ALLOCS_PER_ROLL;
 	uint64_t beyond = r->allocs > allowance ? r->allocs - allowance : 0;
 	return r->records > 0 ? (double)beyond / (double)r->records : 0;
+}
+
+void bench_timed_run_setup(const bench_args *a, const bench_pool *pool, long rs,
+                           long partitions, long producers, long batch,
+                           engine_params *p, run_spec *s)
+{
+	memset(p, 0, sizeof *p);
+	p->partitions = (int)partitions;
+	p->producers = (int)producers;
+	p->record_size = (size_t)rs;
+	p->batch_max = (size_t)batch;
+	p->prealloc_bytes = a->prealloc_mb * (1u << 20) / (uint64_t)partitions;
+	p->segment_bytes = a->segment_bytes;
+	p->preallocate = 1;
+	p->retention_bytes = -1;
+	memset(s, 0, sizeof *s);
+	s->pool = pool;
+	s->producers = (int)producers;
+	s->partitions = (int)partitions;
+	s->record_size = (size_t)rs;
+	s->batch = (size_t)batch;
+	s->warmup_ms = a->warmup_ms;
+	s->duration_ms = a->duration_ms;
+	s->count = a->count;
+	s->ts_base = (int64_t)time(NULL) * 1000;
+	s->ts_per_ms = 16;
 }
 
 int bench_fresh_run(const bench_args *a, const engine_ops *ops,

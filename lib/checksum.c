@@ -28,24 +28,22 @@ static int pick(void)
 	return chosen;
 }
 
+static int chosen_impl(void)
+{
+	int chosen = atomic_load_explicit(&impl, memory_order_relaxed);
+	return chosen == IMPL_UNKNOWN ? pick() : chosen;
+}
+
 uint64_t rill__checksum(const void *data, size_t len, uint64_t seed)
 {
-	if (len > XXH3_MIDSIZE_MAX) {
-		int chosen = atomic_load_explicit(&impl, memory_order_relaxed);
-		if (chosen == IMPL_UNKNOWN)
-			chosen = pick();
-		if (chosen == IMPL_AVX2)
-			return rill__checksum_avx2(data, len, seed);
-	}
+	if (len > XXH3_MIDSIZE_MAX && chosen_impl() == IMPL_AVX2)
+		return rill__checksum_avx2(data, len, seed);
 	return XXH3_64bits_withSeed(data, len, seed);
 }
 
 const char *rill__checksum_impl(void)
 {
-	int chosen = atomic_load_explicit(&impl, memory_order_relaxed);
-	if (chosen == IMPL_UNKNOWN)
-		chosen = pick();
-	return chosen == IMPL_AVX2 ? "avx2" : "libxxhash";
+	return chosen_impl() == IMPL_AVX2 ? "avx2" : "libxxhash";
 }
 
 void rill__checksum_force_portable(bool portable)

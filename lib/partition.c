@@ -2257,12 +2257,17 @@ void rill__reader_state_index_miss(rill_partition *p, rill_reader_state *st)
 	st->from_index = false;
 }
 
-void rill__reader_state_release(rill_partition *p, rill_reader_state *st)
+void rill__reader_state_unpin(rill_partition *p, rill_reader_state *st)
 {
 	if (st->pinned) {
 		rill__segment_unpin(p->env, st->seg);
 		st->pinned = false;
 	}
+}
+
+void rill__reader_state_release(rill_partition *p, rill_reader_state *st)
+{
+	rill__reader_state_unpin(p, st);
 	if (st->seg != NULL) {
 		rill__segment_unref(p->env, st->seg);
 		st->seg = NULL;

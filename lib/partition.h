@@ -131,6 +131,8 @@ int rill__partition_locate(rill_partition *p, uint64_t offset,
 void rill__reader_state_index_miss(rill_partition *p, rill_reader_state *st);
 /* Next segment after st->seg, or RILL_EAGAIN. Drops the old ref. */
 int rill__partition_next_segment(rill_partition *p, rill_reader_state *st);
+/* Drop the reader's pin on its segment, keeping its place and reference. */
+void rill__reader_state_unpin(rill_partition *p, rill_reader_state *st);
 void rill__reader_state_release(rill_partition *p, rill_reader_state *st);
 int rill__partition_add_event_fd(rill_partition *p, int fd);
 void rill__partition_remove_event_fd(rill_partition *p, int fd);

@@ -245,10 +245,7 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 			/* Caught up: an idle reader holds no pin, so idle readers
 			 * on many partitions do not keep descriptors open past the
 			 * file cache's capacity. */
-			if (r->st.pinned) {
-				rill__segment_unpin(env, r->st.seg);
-				r->st.pinned = false;
-			}
+			rill__reader_state_unpin(p, &r->st);
 			return RILL_EAGAIN;
 		}
 		if (!r->st.pinned) {
