@@ -112,8 +112,9 @@ static void close_files_locked(rill_env *env, rill_segment *seg)
 	}
 	if (seg->fd >= 0) {
 		uint64_t size = atomic_load(&seg->size);
-		if (atomic_load(&seg->synced_size) < size && !env->readonly) {
-			/* Sync through the descriptor that wrote (R9). */
+		if (atomic_load(&seg->synced_size) < size && !env->readonly && !atomic_load(&seg->deleted)) {
+			/* Sync through the descriptor that wrote (R9); a segment
+			 * retention deleted is never read again: not synced. */
 			int rc = env->io->fdatasync(env->io->ctx, seg->fd);
 			if (rc != 0) {
 				atomic_store(&seg->partition->failed, 1);
@@ -501,6 +502,7 @@ void rill__index_free(rill_index *index)
 	index->count = 0;
 	index->capacity = 0;
 	index->persisted = 0;
+	index->files_empty = false;
 	index->loaded = false;
 }
 
@@ -542,7 +544,11 @@ int rill__index_persist(rill_env *env, rill_segment *seg)
 	uint32_t upto = index->persisted;
 	while (upto < index->count && entry_pos(index, upto) < synced)
 		upto++;
-	bool fresh = index->persisted == 0;
+	/* A fresh pair is written even empty, so stale bytes go; once only:
+	 * an active segment under durability=os has no synced entries at
+	 * any checkpoint, and rewriting its empty files each time cost two
+	 * fdatasyncs per checkpoint. */
+	bool fresh = index->persisted == 0 && !index->files_empty;
 	if (upto == index->persisted && !fresh)
 		return 0;
 	char path[RILL_PATH_MAX];
@@ -569,6 +575,7 @@ int rill__index_persist(rill_env *env, rill_segment *seg)
 	if (rc != 0)
 		return rc;
 	index->persisted = upto;
+	index->files_empty = upto == 0;
 	return 0;
 }
 
@@ -737,6 +744,7 @@ static int index_load(rill_env *env, rill_segment *seg, uint64_t index_interval,
 	}
 	/* The files are rewritten from scratch at the next persist. */
 	index->persisted = 0;
+	index->files_empty = false;
 	if (!env->readonly && atomic_load(&seg->sealed)) {
 		rc = rill__index_persist(env, seg);
 		if (rc != 0)

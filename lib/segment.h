@@ -43,6 +43,8 @@ typedef struct rill_index {
 	uint64_t bytes_since_entry;   /* log bytes appended since the last entry */
 	int64_t running_max_ts;       /* largest batch max timestamp so far */
 	bool loaded;                  /* arrays reflect the files (or a rebuild) */
+	bool files_empty;             /* persisted == 0 and the files were cut to zero:
+	                               * a persist with nothing new writes nothing */
 } rill_index;
 
 typedef struct rill_segment {
