@@ -888,7 +888,12 @@ static int load_partition(rill_partition *p, bool clean)
 	if (listing.count == skip) {
 		/* An empty partition: its first segment. */
 		if (env->readonly) {
-			rc = rill__error(RILL_ENOTFOUND, "partition %s has no segments", p->dir);
+			/* The writer always keeps one: files were removed behind
+			 * its back. Not RILL_ENOTFOUND, which the topic loader
+			 * reads as "not a topic" and would hide the whole topic. */
+			rc = rill__error(RILL_ECORRUPT,
+			                 "partition %s has no segment file; a read-write open recreates an empty one at the log start",
+			                 p->dir);
 			goto out;
 		}
 		rc = create_segment_file(p, cp.log_start);

@@ -1099,6 +1099,47 @@ START_TEST(test_readonly_beside_writer)
 }
 END_TEST
 
+/* A partition directory that lost every segment file (the writer always
+ * keeps one): a read-only open says so instead of hiding the topic, and a
+ * read-write open recreates an empty segment at the log start. */
+START_TEST(test_readonly_partition_without_segments)
+{
+	rill_store *w = open_store();
+	rill_config c = small_config("append");
+	OK(rill_topic_create(w, "gone", 2, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, w, "gone"));
+	append_range(t, 0, 50, 10);
+	rill_topic_close(t);
+	OK(rill_store_close(w));
+	char path[800];
+	snprintf(path, sizeof(path), "%s/gone/gone-0/00000000000000000000.log", store_path);
+	ck_assert_int_eq(unlink(path), 0);
+	rill_options ro = RILL_OPTIONS_INIT;
+	ro.flags = RILL_OPEN_READONLY;
+	rill_store *r = NULL;
+	FAILS(rill_store_open(&r, store_path, &ro), RILL_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(rill_errmsg(), "gone-0"));
+	ck_assert_ptr_nonnull(strstr(rill_errmsg(), "no segment"));
+	w = open_store();
+	OK(rill_topic_open(&t, w, "gone"));
+	rill_append_info info;
+	OK(rill_append(&info, t, 0, &(rill_record){.value = "x", .value_len = 1}, 1, 0));
+	rill_topic_close(t);
+	OK(rill_store_close(w));
+	OK(rill_store_open(&r, store_path, &ro));
+	OK(rill_topic_open(&t, r, "gone"));
+	rill_reader *rd = NULL;
+	OK(rill_reader_open(&rd, t, 0, RILL_START_EARLIEST));
+	rill_record rec;
+	OK(rill_reader_next(rd, &rec));
+	ck_assert_uint_eq(rec.offset, info.base_offset);
+	rill_reader_close(rd);
+	rill_topic_close(t);
+	OK(rill_store_close(r));
+}
+END_TEST
+
 /* ------------------------------------------------------------- corruption */
 
 START_TEST(test_corruption_is_reported_not_returned)
@@ -1274,6 +1315,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_retention_by_time);
 	tcase_add_test(tc, test_reader_wait_and_fd);
 	tcase_add_test(tc, test_readonly_beside_writer);
+	tcase_add_test(tc, test_readonly_partition_without_segments);
 	tcase_add_test(tc, test_corruption_is_reported_not_returned);
 	tcase_add_test(tc, test_unclean_shutdown_recovers_tail);
 	tcase_add_test(tc, test_background_thread_and_stats);
