@@ -1702,8 +1702,8 @@ int rill__partition_append(rill_partition *p, rill_append_batch *b,
 			fail_partition(p, rill_errmsg());
 		goto out;
 	}
-	if (position + b->size > seg->file_size)
-		seg->file_size = position + b->size;
+	if (position + b->size > atomic_load_explicit(&seg->file_size, memory_order_relaxed))
+		atomic_store_explicit(&seg->file_size, position + b->size, memory_order_relaxed);
 	rill__segment_unpin(p->env, seg);
 
 	/* Index before publishing the new size: a reader that sees the size
@@ -2242,6 +2242,13 @@ int rill__partition_next_segment(rill_partition *p, rill_reader_state *st)
 	int rc = RILL_EAGAIN;
 	pthread_mutex_lock(&p->lock);
 	rill_segment *cur = st->seg;
+	if (atomic_load(&cur->deleted)) {
+		/* Retention removed it after the caller last looked: the next
+		 * segment in the list may start past the reader's offset, which
+		 * is then below the log start. The caller positions again. */
+		pthread_mutex_unlock(&p->lock);
+		return RILL_PARTITION_SEGMENT_GONE;
+	}
 	if (st->pos < atomic_load(&cur->size)) {
 		/* The segment grew after the caller read its size (and may have
 		 * been sealed since): read the rest before moving on. */

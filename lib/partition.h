@@ -129,7 +129,10 @@ int rill__partition_locate(rill_partition *p, uint64_t offset,
  * not parse or does not continue the offsets: the index is only a hint,
  * so log it and move st to the start of its segment. */
 void rill__reader_state_index_miss(rill_partition *p, rill_reader_state *st);
-/* Next segment after st->seg, or RILL_EAGAIN. Drops the old ref. */
+/* Next segment after st->seg, or RILL_EAGAIN, or (positive, not an error
+ * code) RILL_PARTITION_SEGMENT_GONE when retention deleted st->seg: the
+ * caller locates its offset again. Drops the old ref. */
+#define RILL_PARTITION_SEGMENT_GONE 1
 int rill__partition_next_segment(rill_partition *p, rill_reader_state *st);
 /* Drop the reader's pin on its segment, keeping its place and reference. */
 void rill__reader_state_unpin(rill_partition *p, rill_reader_state *st);

@@ -226,6 +226,12 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 		}
 		if (r->st.pos >= end) {
 			rc = rill__partition_next_segment(p, &r->st);
+			if (rc == RILL_PARTITION_SEGMENT_GONE) {
+				rc = position_at(r, r->position);
+				if (rc != 0)
+					return rc;
+				continue;
+			}
 			if (rc == 0) {
 				/* A sealed segment that ends before the next one begins
 				 * (a truncated file): its missing offsets would otherwise

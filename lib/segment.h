@@ -52,7 +52,8 @@ typedef struct rill_segment {
 	uint64_t next_offset;         /* one past the last offset (partition lock) */
 	_Atomic uint64_t size;        /* bytes of complete, valid batches */
 	_Atomic uint64_t synced_size; /* bytes known on stable storage */
-	uint64_t file_size;           /* bytes the file spans (>= size if preallocated) */
+	_Atomic uint64_t file_size;   /* bytes the file spans (>= size if preallocated);
+	                              * written under the partition lock, read by pins */
 	int64_t max_timestamp;        /* largest batch max timestamp, -1 if empty */
 	int64_t first_timestamp;      /* first batch's first timestamp, -1 if empty */
 	int64_t created_ms;           /* wall clock when first written, for segment.ms */
