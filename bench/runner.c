@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct producer {
 	pthread_t thread;
@@ -240,6 +241,10 @@ int bench_fresh_run(const bench_args *a, const engine_ops *ops,
 	}
 	spec->ops = ops;
 	spec->engine = engine;
+	/* Start from a quiet disk: writeback still draining from the run
+	 * before (another engine, or this one's setup) would otherwise land
+	 * in this run's fdatasyncs, and in whichever engine runs first. */
+	sync();
 	int rc = bench_run_appends(spec, result);
 	if (ops->close(engine) != 0 && rc == 0) {
 		result->failed = 1;
