@@ -2178,11 +2178,19 @@ void rill__partition_stats(rill_partition *p, rill_partition_stats *out)
 
 /* ================================================================= readers */
 
-int rill__partition_locate(rill_partition *p, uint64_t offset, rill_reader_state *st)
+int rill__partition_locate(rill_partition *p, uint64_t offset, rill_reader_state *st, uint64_t *out_offset)
 {
 	int rc = 0;
 	pthread_mutex_lock(&p->lock);
 	uint64_t end = atomic_load(&p->next_offset);
+	/* Resolved under the lock that retention holds to move the log start:
+	 * read beforehand, the start could pass it before the lookup, and a
+	 * seek to RILL_START_EARLIEST failed with RILL_ERANGE. */
+	if (offset == RILL_START_EARLIEST)
+		offset = p->log_start;
+	else if (offset == RILL_START_LATEST)
+		offset = end;
+	*out_offset = offset;
 	if (offset < p->log_start || offset > end) {
 		rc = rill__error(RILL_ERANGE, "partition %s: offset %" PRIu64 " outside [%" PRIu64 ", %" PRIu64 "]",
 		                 p->dir, offset, p->log_start, end);

@@ -120,11 +120,13 @@ typedef struct rill_reader_state {
 
 /* Position a reader state at offset: find the segment and the file
  * position of the batch containing it. ERANGE below start / past end.
+ * RILL_START_EARLIEST / RILL_START_LATEST are resolved here, under the
+ * partition lock, and *out_offset is the offset positioned at.
  * Below the log end the segment comes back pinned (st->pinned), ready to
  * read; a pin st already held on that segment is kept, one on another
  * segment released. */
 int rill__partition_locate(rill_partition *p, uint64_t offset,
-                           rill_reader_state *st);
+                           rill_reader_state *st, uint64_t *out_offset);
 /* The batch at st->pos (an index entry's position, st->from_index) does
  * not parse or does not continue the offsets: the index is only a hint,
  * so log it and move st to the start of its segment. */

@@ -62,12 +62,9 @@ static int position_at(rill_reader *r, uint64_t offset)
 	rill_partition *p = r->partition;
 	if (p->env->readonly)
 		rill__partition_refresh(p);
-	if (offset == RILL_START_EARLIEST || offset == RILL_START_LATEST) {
-		rill_offsets o;
-		rill__partition_offsets(p, &o);
-		offset = offset == RILL_START_EARLIEST ? o.log_start : o.log_end;
-	}
-	int rc = rill__partition_locate(p, offset, &r->st);
+	/* locate resolves RILL_START_EARLIEST / LATEST under the partition
+	 * lock, so retention cannot move the start in between. */
+	int rc = rill__partition_locate(p, offset, &r->st, &offset);
 	if (rc != 0)
 		return rc;
 	r->position = offset;

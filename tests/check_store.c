@@ -1032,7 +1032,10 @@ static void *follower_main(void *argp)
 		if (rc == RILL_ERANGE) {
 			/* retention passed the reader: go to the new start */
 			a->seeks++;
-			if (rill_reader_seek(r, RILL_START_EARLIEST) != 0 || rill_reader_position(r) < next) {
+			int src = rill_reader_seek(r, RILL_START_EARLIEST);
+			if (src != 0 || rill_reader_position(r) < next) {
+				fprintf(stderr, "follower: seek to the log start -> %s at %" PRIu64 " (had %" PRIu64 "): %s\n",
+				        rill_strerror(src), rill_reader_position(r), next, rill_errmsg());
 				a->failures++;
 				break;
 			}
