@@ -253,6 +253,18 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 		}
 		if (!r->st.pinned) {
 			rc = rill__segment_pin(env, seg, true);
+			if (rc != 0 && atomic_load(&seg->deleted)) {
+				/* Retention deleted the segment after the check above
+				 * (it marks it deleted before removing the file) and its
+				 * descriptor had been evicted: reopening the file fails
+				 * (RILL_ENOTFOUND). Not an error of the reader's: locate
+				 * its offset again, which is RILL_ERANGE if it is gone. */
+				rill__error_clear();
+				rc = position_at(r, r->position);
+				if (rc != 0)
+					return rc;
+				continue;
+			}
 			if (rc != 0)
 				return rc;
 			r->st.pinned = true;
