@@ -10,6 +10,14 @@
  * by time, size and offset deletes whole segments oldest first and moves the
  * log start, and retention.bytes deletes exactly as Kafka does; durability modes report durable offsets; corrupt bytes are
  * reported, not returned. Each case runs in a fresh temporary directory.
+ *
+ * The "concurrency" case (run under ThreadSanitizer by `make tsan`) races
+ * appenders against readers and everything that moves under them:
+ * retention, rill_delete_records, rill_topic_alter, rill_verify, reader
+ * churn and a file cache of 2-4 descriptors. Readers may only ever see
+ * records with increasing offsets, RILL_EAGAIN or RILL_ERANGE (and
+ * RILL_START_EARLIEST is never out of range); random tests print their
+ * seed and take it back from RILL_TEST_SEED.
  */
 #include <check.h>
 #include <errno.h>
@@ -23,6 +31,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -1163,6 +1172,789 @@ START_TEST(test_concurrent_append_and_read)
 }
 END_TEST
 
+/* Shared by the tests below: a store whose file cache holds at most
+ * max_open_files descriptors (0: the default), and a small PRNG per thread
+ * (xorshift64*, seeded from the test's printed seed). */
+static rill_store *open_store_files(int max_open_files)
+{
+	rill_store *s = NULL;
+	rill_options o = RILL_OPTIONS_INIT;
+	o.max_open_files = max_open_files;
+	if (getenv("RILL_TEST_LOG") != NULL)
+		o.log = log_to_stderr;
+	OK(rill_store_open(&s, store_path, &o));
+	return s;
+}
+
+static uint64_t cc_seed(const char *test)
+{
+	const char *env = getenv("RILL_TEST_SEED");
+	uint64_t seed = env != NULL ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
+	if (seed == 0)
+		seed = 1;
+	fprintf(stderr, "%s: seed %" PRIu64 " (RILL_TEST_SEED to replay)\n", test, seed);
+	return seed;
+}
+
+static uint64_t cc_rand(uint64_t *state)
+{
+	uint64_t x = *state;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* A producer that appends `count` single records "id:seq" to partition 0
+ * and, done, counts itself out of `running`. */
+typedef struct cc_writer {
+	rill_topic *topic;
+	int id;
+	int count;
+	atomic_int *running;
+	int failures;
+} cc_writer;
+
+static void *cc_writer_main(void *argp)
+{
+	cc_writer *a = argp;
+	char key[32], value[64];
+	snprintf(key, sizeof(key), "writer-%d", a->id);
+	for (int i = 0; i < a->count; i++) {
+		snprintf(value, sizeof(value), "%d:%d", a->id, i);
+		rill_record r = {.key = key, .key_len = strlen(key), .value = value,
+		                 .value_len = strlen(value), .timestamp_ms = RILL_TIMESTAMP_NOW};
+		int rc = rill_append(NULL, a->topic, 0, &r, 1, 0);
+		if (rc != 0) {
+			fprintf(stderr, "writer %d: append %d -> %s: %s\n", a->id, i, rill_strerror(rc), rill_errmsg());
+			a->failures++;
+			break;
+		}
+	}
+	atomic_fetch_sub(a->running, 1);
+	return NULL;
+}
+
+static bool cc_value_ok(const rill_record *rec)
+{
+	int id = -1, seq = -1;
+	return rec->value != NULL && rec->value_len < 64 &&
+	       sscanf((const char *)rec->value, "%d:%d", &id, &seq) == 2 && id >= 0 && seq >= 0;
+}
+
+/* Every record in [from, to) of partition 0, dense, then the end. */
+static void read_from_start_to_end(rill_topic *t, uint64_t from, uint64_t to)
+{
+	rill_reader *r = NULL;
+	OK(rill_reader_open(&r, t, 0, RILL_START_EARLIEST));
+	ck_assert_uint_eq(rill_reader_position(r), from);
+	rill_record rec;
+	for (uint64_t i = from; i < to; i++) {
+		OK(rill_reader_next(r, &rec));
+		ck_assert_uint_eq(rec.offset, i);
+		ck_assert(cc_value_ok(&rec));
+	}
+	FAILS(rill_reader_next(r, &rec), RILL_EAGAIN);
+	rill_reader_close(r);
+}
+
+/* A reader following partition 0 from the log start while something below
+ * it deletes records: it may only see records with increasing offsets, or
+ * RILL_ERANGE (then it goes to the new log start, never backwards). Every
+ * few calls it repositions by timestamp instead (to the record it would
+ * read next), and it alternates rill_reader_next and rill_reader_read. */
+typedef struct cc_follower {
+	rill_topic *topic;
+	atomic_int *running;         /* writers still appending */
+	uint64_t seed;
+	uint64_t records, ranges, ts_seeks;
+	int failures;
+} cc_follower;
+
+static void *cc_follower_main(void *argp)
+{
+	cc_follower *a = argp;
+	uint64_t rng = a->seed;
+	rill_reader *r = NULL;
+	/* RILL_START_EARLIEST is never out of range, whatever retention does */
+	int rc = rill_reader_open(&r, a->topic, 0, RILL_START_EARLIEST);
+	if (rc != 0) {
+		fprintf(stderr, "follower: open -> %s: %s\n", rill_strerror(rc), rill_errmsg());
+		a->failures++;
+		return NULL;
+	}
+	uint64_t next = 0;          /* offsets below this were returned */
+	int64_t last_ts = INT64_MIN; /* timestamp of the last record returned */
+	rill_record recs[16];
+	for (;;) {
+		uint64_t dice = cc_rand(&rng) % 64;
+		if (dice == 0 && last_ts != INT64_MIN) {
+			/* Timestamps are the store's clock: non-decreasing, so the
+			 * first record at >= last_ts is at or before `next`, and never
+			 * below the log start. */
+			rc = rill_reader_seek_timestamp(r, last_ts);
+			if (rc == RILL_ERANGE) {
+				a->ranges++;
+				rc = rill_reader_seek(r, RILL_START_EARLIEST);
+			}
+			if (rc != 0) {
+				fprintf(stderr, "follower: seek_timestamp -> %s: %s\n", rill_strerror(rc), rill_errmsg());
+				a->failures++;
+				break;
+			}
+			a->ts_seeks++;
+			/* Re-reading records already returned is allowed here;
+			 * offsets increase again from the new position. */
+			next = rill_reader_position(r);
+			continue;
+		}
+		size_t n = 0;
+		if (dice < 32) {
+			rc = rill_reader_next(r, &recs[0]);
+			n = rc == 0 ? 1 : 0;
+		} else {
+			rc = rill_reader_read(r, recs, 16, &n);
+		}
+		if (rc == RILL_EAGAIN) {
+			if (atomic_load(a->running) == 0)
+				break;
+			rill_reader_wait(r, 5);
+			continue;
+		}
+		if (rc == RILL_ERANGE) {
+			a->ranges++;
+			rc = rill_reader_seek(r, RILL_START_EARLIEST);
+			if (rc != 0 || rill_reader_position(r) < next) {
+				fprintf(stderr, "follower: seek earliest -> %s at %" PRIu64 " (had %" PRIu64 "): %s\n",
+				        rill_strerror(rc), rill_reader_position(r), next, rill_errmsg());
+				a->failures++;
+				break;
+			}
+			next = rill_reader_position(r);
+			continue;
+		}
+		if (rc != 0) {
+			fprintf(stderr, "follower: read at %" PRIu64 " -> %s: %s\n", next, rill_strerror(rc), rill_errmsg());
+			a->failures++;
+			break;
+		}
+		bool bad = false;
+		for (size_t k = 0; k < n && !bad; k++) {
+			if (recs[k].offset < next || (k > 0 && recs[k].offset != recs[k - 1].offset + 1) ||
+			    !cc_value_ok(&recs[k])) {
+				fprintf(stderr, "follower: record %" PRIu64 " (%zu of %zu) after %" PRIu64 "\n", recs[k].offset,
+				        k, n, next);
+				bad = true;
+			}
+		}
+		if (bad) {
+			a->failures++;
+			break;
+		}
+		next = recs[n - 1].offset + 1;
+		last_ts = recs[n - 1].timestamp_ms;
+		a->records += n;
+	}
+	rill_reader_close(r);
+	return NULL;
+}
+
+/* rill_delete_records moves the log start to arbitrary offsets — inside
+ * segments, at their bases, up to the log end — while producers append and
+ * a follower reads with next, read and seek_timestamp: the follower sees
+ * records with increasing offsets or RILL_ERANGE, never RILL_ECORRUPT or
+ * a gap reported as one. */
+typedef struct cc_deleter {
+	rill_topic *topic;
+	atomic_int *running;
+	uint64_t seed;
+	uint64_t calls, moved;
+	int failures;
+} cc_deleter;
+
+static void *cc_deleter_main(void *argp)
+{
+	cc_deleter *a = argp;
+	uint64_t rng = a->seed;
+	while (atomic_load(a->running) > 0) {
+		rill_offsets o;
+		if (rill_partition_offsets(&o, a->topic, 0) != 0) {
+			a->failures++;
+			break;
+		}
+		uint64_t span = o.log_end - o.log_start;
+		/* mostly a little, sometimes everything */
+		uint64_t to = o.log_start + (span == 0 ? 0 : cc_rand(&rng) % (span + 1));
+		if (cc_rand(&rng) % 8 == 0)
+			to = o.log_end;
+		int rc = rill_delete_records(a->topic, 0, to);
+		if (rc != 0) {
+			fprintf(stderr, "deleter: delete_records(%" PRIu64 ") -> %s: %s\n", to, rill_strerror(rc),
+			        rill_errmsg());
+			a->failures++;
+			break;
+		}
+		rill_offsets after;
+		if (rill_partition_offsets(&after, a->topic, 0) != 0 || after.log_start < to) {
+			fprintf(stderr, "deleter: log start %" PRIu64 " below %" PRIu64 " after delete_records\n",
+			        after.log_start, to);
+			a->failures++;
+			break;
+		}
+		a->moved += to - o.log_start;
+		a->calls++;
+		struct timespec pause = {0, 200 * 1000};
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+START_TEST(test_concurrent_delete_records)
+{
+	uint64_t seed = cc_seed("test_concurrent_delete_records");
+	rill_store *s = open_store();
+	rill_config c = small_config("os");
+	OK(rill_config_set(&c, "segment.bytes", "4096"));
+	OK(rill_config_set(&c, "index.interval.bytes", "256"));
+	OK(rill_topic_create(s, "dr", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "dr"));
+	enum { WRITERS = 2, PER_WRITER = 3000, FOLLOWERS = 2 };
+	atomic_int running = WRITERS;
+	cc_writer wa[WRITERS];
+	cc_follower fa[FOLLOWERS];
+	cc_deleter da = {t, &running, seed, 0, 0, 0};
+	pthread_t wt[WRITERS], ft[FOLLOWERS], dt;
+	for (int i = 0; i < FOLLOWERS; i++) {
+		fa[i] = (cc_follower){t, &running, seed + 1 + (uint64_t)i, 0, 0, 0, 0};
+		ck_assert_int_eq(pthread_create(&ft[i], NULL, cc_follower_main, &fa[i]), 0);
+	}
+	ck_assert_int_eq(pthread_create(&dt, NULL, cc_deleter_main, &da), 0);
+	for (int i = 0; i < WRITERS; i++) {
+		wa[i] = (cc_writer){t, i, PER_WRITER, &running, 0};
+		ck_assert_int_eq(pthread_create(&wt[i], NULL, cc_writer_main, &wa[i]), 0);
+	}
+	for (int i = 0; i < WRITERS; i++) {
+		pthread_join(wt[i], NULL);
+		ck_assert_int_eq(wa[i].failures, 0);
+	}
+	pthread_join(dt, NULL);
+	ck_assert_int_eq(da.failures, 0);
+	ck_assert_uint_gt(da.calls, 0);
+	ck_assert_uint_gt(da.moved, 0);
+	uint64_t records = 0, ranges = 0;
+	for (int i = 0; i < FOLLOWERS; i++) {
+		pthread_join(ft[i], NULL);
+		ck_assert_int_eq(fa[i].failures, 0);
+		records += fa[i].records;
+		ranges += fa[i].ranges;
+	}
+	ck_assert_uint_gt(records, 0);
+	fprintf(stderr, "delete_records: %" PRIu64 " calls, followers read %" PRIu64 " records, %" PRIu64
+	        " RILL_ERANGE\n", da.calls, records, ranges);
+	/* A last delete inside the active segment, then everything below the
+	 * start is gone for readers and the rest reads back. */
+	rill_offsets o;
+	OK(rill_partition_offsets(&o, t, 0));
+	ck_assert_uint_eq(o.log_end, WRITERS * PER_WRITER);
+	uint64_t mid = o.log_start + (o.log_end - o.log_start) / 2;
+	OK(rill_delete_records(t, 0, mid));
+	rill_reader *r = NULL;
+	if (mid > 0)
+		FAILS(rill_reader_open(&r, t, 0, mid - 1), RILL_ERANGE);
+	OK(rill_reader_open(&r, t, 0, RILL_START_EARLIEST));
+	ck_assert_uint_eq(rill_reader_position(r), mid);
+	rill_record rec;
+	for (uint64_t i = mid; i < o.log_end; i++) {
+		OK(rill_reader_next(r, &rec));
+		ck_assert_uint_eq(rec.offset, i);
+	}
+	FAILS(rill_reader_next(r, &rec), RILL_EAGAIN);
+	rill_reader_close(r);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	/* Reopened, the log start is where it was moved. */
+	s = open_store();
+	OK(rill_topic_open(&t, s, "dr"));
+	OK(rill_partition_offsets(&o, t, 0));
+	ck_assert_uint_eq(o.log_start, mid);
+	ck_assert_uint_eq(o.log_end, WRITERS * PER_WRITER);
+	OK(rill_verify(s, "dr", NULL, NULL, NULL, NULL));
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+/* Point reads — seek to a random offset in [log_start, log_end), read one
+ * record — while retention deletes 4 KiB segments under them and producers
+ * append: each read returns the record at that offset or RILL_ERANGE (from
+ * the seek or from the read), nothing else. */
+typedef struct cc_point {
+	rill_topic *topic;
+	atomic_int *running;
+	uint64_t seed;
+	uint64_t hits, ranges;
+	int failures;
+} cc_point;
+
+static void *cc_point_main(void *argp)
+{
+	cc_point *a = argp;
+	uint64_t rng = a->seed;
+	rill_reader *r = NULL;
+	int rc = rill_reader_open(&r, a->topic, 0, RILL_START_LATEST);
+	if (rc != 0) {
+		a->failures++;
+		return NULL;
+	}
+	while (atomic_load(a->running) > 0) {
+		rill_offsets o;
+		if (rill_partition_offsets(&o, a->topic, 0) != 0) {
+			a->failures++;
+			break;
+		}
+		if (o.log_end == o.log_start)
+			continue;
+		uint64_t target = o.log_start + cc_rand(&rng) % (o.log_end - o.log_start);
+		rc = rill_reader_seek(r, target);
+		if (rc == 0) {
+			rill_record rec;
+			size_t n = 0;
+			if (cc_rand(&rng) % 2 == 0) {
+				rc = rill_reader_next(r, &rec);
+				n = rc == 0 ? 1 : 0;
+			} else {
+				rc = rill_reader_read(r, &rec, 1, &n);
+			}
+			if (rc == 0 && (n != 1 || rec.offset != target || !cc_value_ok(&rec))) {
+				fprintf(stderr, "point reader: seek %" PRIu64 " read offset %" PRIu64 "\n", target, rec.offset);
+				a->failures++;
+				break;
+			}
+		}
+		if (rc == RILL_ERANGE) {
+			a->ranges++;
+			continue;
+		}
+		if (rc != 0) {
+			fprintf(stderr, "point reader: offset %" PRIu64 " -> %s: %s\n", target, rill_strerror(rc),
+			        rill_errmsg());
+			a->failures++;
+			break;
+		}
+		a->hits++;
+	}
+	rill_reader_close(r);
+	return NULL;
+}
+
+static void *cc_retainer_main(void *argp)
+{
+	cc_deleter *a = argp;
+	while (atomic_load(a->running) > 0) {
+		uint64_t n = 0;
+		int rc = rill_topic_retain(a->topic, &n);
+		if (rc != 0) {
+			fprintf(stderr, "retainer: %s: %s\n", rill_strerror(rc), rill_errmsg());
+			a->failures++;
+			break;
+		}
+		a->moved += n;
+		a->calls++;
+	}
+	return NULL;
+}
+
+static void point_reads_under_retention(int max_open_files)
+{
+	uint64_t seed = cc_seed("point reads under retention");
+	rill_store *s = open_store_files(max_open_files);
+	rill_config c = small_config("os");
+	OK(rill_config_set(&c, "segment.bytes", "4096"));
+	OK(rill_config_set(&c, "index.interval.bytes", "256"));
+	OK(rill_config_set(&c, "retention.bytes", "8192"));
+	OK(rill_topic_create(s, "pr", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "pr"));
+	OK(rill_store_start_background(s, 1));
+	enum { WRITERS = 2, PER_WRITER = 3000, READERS = 3 };
+	atomic_int running = WRITERS;
+	cc_writer wa[WRITERS];
+	cc_point pa[READERS];
+	cc_deleter ra = {t, &running, seed, 0, 0, 0};
+	pthread_t wt[WRITERS], pt[READERS], rt;
+	for (int i = 0; i < READERS; i++) {
+		pa[i] = (cc_point){t, &running, seed + 1 + (uint64_t)i, 0, 0, 0};
+		ck_assert_int_eq(pthread_create(&pt[i], NULL, cc_point_main, &pa[i]), 0);
+	}
+	ck_assert_int_eq(pthread_create(&rt, NULL, cc_retainer_main, &ra), 0);
+	for (int i = 0; i < WRITERS; i++) {
+		wa[i] = (cc_writer){t, i, PER_WRITER, &running, 0};
+		ck_assert_int_eq(pthread_create(&wt[i], NULL, cc_writer_main, &wa[i]), 0);
+	}
+	for (int i = 0; i < WRITERS; i++) {
+		pthread_join(wt[i], NULL);
+		ck_assert_int_eq(wa[i].failures, 0);
+	}
+	pthread_join(rt, NULL);
+	ck_assert_int_eq(ra.failures, 0);
+	uint64_t hits = 0, ranges = 0;
+	for (int i = 0; i < READERS; i++) {
+		pthread_join(pt[i], NULL);
+		ck_assert_int_eq(pa[i].failures, 0);
+		hits += pa[i].hits;
+		ranges += pa[i].ranges;
+	}
+	ck_assert_uint_gt(hits, 0);
+	ck_assert_uint_gt(ra.moved, 0);
+	fprintf(stderr, "point reads (max_open_files %d): %" PRIu64 " hits, %" PRIu64 " RILL_ERANGE, %" PRIu64
+	        " segments deleted\n", max_open_files, hits, ranges, ra.moved);
+	/* The background thread retains on: stop retention by size first. */
+	OK(rill_topic_alter(t, "retention.bytes", "-1"));
+	rill_partition_stats st;
+	OK(rill_partition_stats_get(&st, t, 0));
+	ck_assert_uint_eq(st.log_end, WRITERS * PER_WRITER);
+	ck_assert_uint_gt(st.log_start, 0);
+	read_from_start_to_end(t, st.log_start, st.log_end);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+
+START_TEST(test_concurrent_point_reads_under_retention)
+{
+	point_reads_under_retention(0);
+}
+END_TEST
+
+/* rill_topic_alter while producers append and followers read: segment
+ * size, retention, durability (os, interval, append), compression,
+ * index interval and preallocation change under them. Every append
+ * succeeds, followers see increasing offsets or RILL_ERANGE (retention),
+ * and the log verifies clean and reopens with the same offsets. */
+typedef struct cc_alterer {
+	rill_topic *topic;
+	atomic_int *running;
+	uint64_t seed;
+	uint64_t alters;
+	int failures;
+} cc_alterer;
+
+static void *cc_alterer_main(void *argp)
+{
+	cc_alterer *a = argp;
+	uint64_t rng = a->seed;
+	static const char *const settings[][2] = {
+		{"segment.bytes", "4096"},        {"segment.bytes", "8192"},
+		{"segment.bytes", "65536"},       {"retention.bytes", "-1"},
+		{"retention.bytes", "16384"},     {"durability", "os"},
+		{"durability", "append"},         {"durability", "interval"},
+		{"compression.type", "zstd"},     {"compression.type", "none"},
+		{"index.interval.bytes", "0"},    {"index.interval.bytes", "256"},
+		{"index.interval.bytes", "4096"}, {"preallocate", "false"},
+		{"preallocate", "true"},          {"flush.messages", "7"},
+	};
+	size_t count = sizeof(settings) / sizeof(settings[0]);
+	while (atomic_load(a->running) > 0) {
+		size_t k = (size_t)(cc_rand(&rng) % count);
+		int rc = rill_topic_alter(a->topic, settings[k][0], settings[k][1]);
+		if (rc != 0) {
+			fprintf(stderr, "alterer: %s=%s -> %s: %s\n", settings[k][0], settings[k][1], rill_strerror(rc),
+			        rill_errmsg());
+			a->failures++;
+			break;
+		}
+		rill_config now;
+		char buf[64];
+		if (rill_topic_config(&now, a->topic) != 0 || rill_config_get(&now, settings[k][0], buf, sizeof(buf)) != 0 ||
+		    strcmp(buf, settings[k][1]) != 0) {
+			fprintf(stderr, "alterer: %s reads back as %s, not %s\n", settings[k][0], buf, settings[k][1]);
+			a->failures++;
+			break;
+		}
+		a->alters++;
+		if (cc_rand(&rng) % 4 == 0) {
+			uint64_t n = 0;
+			if (rill_topic_retain(a->topic, &n) != 0) {
+				a->failures++;
+				break;
+			}
+		}
+		struct timespec pause = {0, 100 * 1000};
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+START_TEST(test_concurrent_alter)
+{
+	uint64_t seed = cc_seed("test_concurrent_alter");
+	rill_store *s = open_store();
+	rill_config c = small_config("os");
+	OK(rill_config_set(&c, "segment.bytes", "4096"));
+	OK(rill_topic_create(s, "al", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "al"));
+	OK(rill_store_start_background(s, 1));
+	enum { WRITERS = 3, PER_WRITER = 1500, FOLLOWERS = 2 };
+	atomic_int running = WRITERS;
+	cc_writer wa[WRITERS];
+	cc_follower fa[FOLLOWERS];
+	cc_alterer aa = {t, &running, seed, 0, 0};
+	pthread_t wt[WRITERS], ft[FOLLOWERS], at;
+	for (int i = 0; i < FOLLOWERS; i++) {
+		fa[i] = (cc_follower){t, &running, seed + 1 + (uint64_t)i, 0, 0, 0, 0};
+		ck_assert_int_eq(pthread_create(&ft[i], NULL, cc_follower_main, &fa[i]), 0);
+	}
+	ck_assert_int_eq(pthread_create(&at, NULL, cc_alterer_main, &aa), 0);
+	for (int i = 0; i < WRITERS; i++) {
+		wa[i] = (cc_writer){t, i, PER_WRITER, &running, 0};
+		ck_assert_int_eq(pthread_create(&wt[i], NULL, cc_writer_main, &wa[i]), 0);
+	}
+	for (int i = 0; i < WRITERS; i++) {
+		pthread_join(wt[i], NULL);
+		ck_assert_int_eq(wa[i].failures, 0);
+	}
+	pthread_join(at, NULL);
+	ck_assert_int_eq(aa.failures, 0);
+	ck_assert_uint_gt(aa.alters, 0);
+	uint64_t records = 0;
+	for (int i = 0; i < FOLLOWERS; i++) {
+		pthread_join(ft[i], NULL);
+		ck_assert_int_eq(fa[i].failures, 0);
+		records += fa[i].records;
+	}
+	ck_assert_uint_gt(records, 0);
+	fprintf(stderr, "alter: %" PRIu64 " alters, followers read %" PRIu64 " records\n", aa.alters, records);
+	/* The background thread retains on: stop retention by size first. */
+	OK(rill_topic_alter(t, "retention.bytes", "-1"));
+	rill_offsets o;
+	OK(rill_partition_offsets(&o, t, 0));
+	ck_assert_uint_eq(o.log_end, WRITERS * PER_WRITER);
+	read_from_start_to_end(t, o.log_start, o.log_end);
+	OK(rill_verify(s, "al", NULL, NULL, NULL, NULL));
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	s = open_store();
+	OK(rill_topic_open(&t, s, "al"));
+	rill_offsets again;
+	OK(rill_partition_offsets(&again, t, 0));
+	ck_assert_uint_eq(again.log_start, o.log_start);
+	ck_assert_uint_eq(again.log_end, o.log_end);
+	read_from_start_to_end(t, o.log_start, o.log_end);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+/* Short-lived readers — open at a random offset, read a few records,
+ * close — and long-lived followers, while producers roll 4 KiB segments,
+ * retention deletes them and the file cache holds only 4 descriptors, so
+ * descriptors are evicted and reopened under readers that hold pins on
+ * others. Opens return 0 or RILL_ERANGE; reads return dense offsets from
+ * the position, RILL_EAGAIN or RILL_ERANGE. */
+typedef struct cc_churn {
+	rill_topic *topic;
+	atomic_int *running;
+	uint64_t seed;
+	uint64_t opens, records, ranges;
+	int failures;
+} cc_churn;
+
+static void *cc_churn_main(void *argp)
+{
+	cc_churn *a = argp;
+	uint64_t rng = a->seed;
+	while (atomic_load(a->running) > 0) {
+		rill_offsets o;
+		if (rill_partition_offsets(&o, a->topic, 0) != 0) {
+			a->failures++;
+			break;
+		}
+		uint64_t at = o.log_end == o.log_start ? RILL_START_EARLIEST
+		                                        : o.log_start + cc_rand(&rng) % (o.log_end - o.log_start);
+		rill_reader *r = NULL;
+		int rc = rill_reader_open(&r, a->topic, 0, at);
+		if (rc == RILL_ERANGE) {
+			a->ranges++;
+			continue;
+		}
+		if (rc != 0) {
+			fprintf(stderr, "churn: open at %" PRIu64 " -> %s: %s\n", at, rill_strerror(rc), rill_errmsg());
+			a->failures++;
+			break;
+		}
+		a->opens++;
+		uint64_t next = rill_reader_position(r);
+		int want = 1 + (int)(cc_rand(&rng) % 40);
+		for (int i = 0; i < want; i++) {
+			rill_record rec;
+			rc = rill_reader_next(r, &rec);
+			if (rc == RILL_EAGAIN)
+				break;
+			if (rc == RILL_ERANGE) {
+				a->ranges++;
+				rc = 0;
+				break;
+			}
+			if (rc != 0 || rec.offset != next || !cc_value_ok(&rec)) {
+				fprintf(stderr, "churn: read at %" PRIu64 " -> %s (offset %" PRIu64 "): %s\n", next,
+				        rill_strerror(rc), rc == 0 ? rec.offset : 0, rill_errmsg());
+				a->failures++;
+				break;
+			}
+			next++;
+			a->records++;
+		}
+		rill_reader_close(r);
+		if (a->failures > 0)
+			break;
+	}
+	return NULL;
+}
+
+START_TEST(test_concurrent_reader_churn_small_file_cache)
+{
+	uint64_t seed = cc_seed("test_concurrent_reader_churn_small_file_cache");
+	rill_store *s = open_store_files(4);
+	rill_config c = small_config("os");
+	OK(rill_config_set(&c, "segment.bytes", "4096"));
+	OK(rill_config_set(&c, "index.interval.bytes", "256"));
+	OK(rill_config_set(&c, "retention.bytes", "32768"));
+	OK(rill_topic_create(s, "ch", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "ch"));
+	OK(rill_store_start_background(s, 1));
+	enum { WRITERS = 2, PER_WRITER = 3000, CHURNERS = 4, FOLLOWERS = 2 };
+	atomic_int running = WRITERS;
+	cc_writer wa[WRITERS];
+	cc_churn ca[CHURNERS];
+	cc_follower fa[FOLLOWERS];
+	pthread_t wt[WRITERS], ct[CHURNERS], ft[FOLLOWERS];
+	for (int i = 0; i < CHURNERS; i++) {
+		ca[i] = (cc_churn){t, &running, seed + 1 + (uint64_t)i, 0, 0, 0, 0};
+		ck_assert_int_eq(pthread_create(&ct[i], NULL, cc_churn_main, &ca[i]), 0);
+	}
+	for (int i = 0; i < FOLLOWERS; i++) {
+		fa[i] = (cc_follower){t, &running, seed + 100 + (uint64_t)i, 0, 0, 0, 0};
+		ck_assert_int_eq(pthread_create(&ft[i], NULL, cc_follower_main, &fa[i]), 0);
+	}
+	for (int i = 0; i < WRITERS; i++) {
+		wa[i] = (cc_writer){t, i, PER_WRITER, &running, 0};
+		ck_assert_int_eq(pthread_create(&wt[i], NULL, cc_writer_main, &wa[i]), 0);
+	}
+	for (int i = 0; i < WRITERS; i++) {
+		pthread_join(wt[i], NULL);
+		ck_assert_int_eq(wa[i].failures, 0);
+	}
+	uint64_t opens = 0, records = 0;
+	for (int i = 0; i < CHURNERS; i++) {
+		pthread_join(ct[i], NULL);
+		ck_assert_int_eq(ca[i].failures, 0);
+		opens += ca[i].opens;
+		records += ca[i].records;
+	}
+	for (int i = 0; i < FOLLOWERS; i++) {
+		pthread_join(ft[i], NULL);
+		ck_assert_int_eq(fa[i].failures, 0);
+		records += fa[i].records;
+	}
+	ck_assert_uint_gt(opens, 0);
+	ck_assert_uint_gt(records, 0);
+	/* The background thread retains on: stop retention by size first. */
+	OK(rill_topic_alter(t, "retention.bytes", "-1"));
+	rill_store_stats ss;
+	OK(rill_store_stats_get(&ss, s));
+	rill_partition_stats st;
+	OK(rill_partition_stats_get(&st, t, 0));
+	fprintf(stderr, "reader churn: %" PRIu64 " opens, %" PRIu64 " records read, %" PRIu64
+	        " descriptors open at the end\n", opens, records, ss.open_files);
+	ck_assert_uint_eq(st.log_end, WRITERS * PER_WRITER);
+	ck_assert_uint_gt(st.log_start, 0);
+	read_from_start_to_end(t, st.log_start, st.log_end);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+START_TEST(test_concurrent_point_reads_small_file_cache)
+{
+	point_reads_under_retention(2);
+}
+END_TEST
+
+/* rill_verify beside appends, retention (the background thread and
+ * rill_topic_retain) and a file cache of 2 descriptors: segments verify
+ * walks may be deleted under it; it reports no problem and no error. */
+typedef struct cc_verifier {
+	rill_store *store;
+	atomic_int *running;
+	uint64_t passes;
+	int failures;
+} cc_verifier;
+
+static void *cc_verifier_main(void *argp)
+{
+	cc_verifier *a = argp;
+	while (atomic_load(a->running) > 0) {
+		uint64_t problems = 0;
+		int rc = rill_verify(a->store, "vf", NULL, NULL, NULL, &problems);
+		if (rc != 0 || problems != 0) {
+			fprintf(stderr, "verifier: %s, %" PRIu64 " problems: %s\n", rill_strerror(rc), problems, rill_errmsg());
+			a->failures++;
+			break;
+		}
+		a->passes++;
+	}
+	return NULL;
+}
+
+START_TEST(test_concurrent_verify_under_retention)
+{
+	rill_store *s = open_store_files(2);
+	rill_config c = small_config("os");
+	OK(rill_config_set(&c, "segment.bytes", "4096"));
+	OK(rill_config_set(&c, "retention.bytes", "8192"));
+	OK(rill_topic_create(s, "vf", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "vf"));
+	OK(rill_store_start_background(s, 1));
+	enum { WRITERS = 2, PER_WRITER = 3000, VERIFIERS = 2 };
+	atomic_int running = WRITERS;
+	cc_writer wa[WRITERS];
+	cc_verifier va[VERIFIERS];
+	cc_deleter ra = {t, &running, 0, 0, 0, 0};
+	pthread_t wt[WRITERS], vt[VERIFIERS], rt;
+	for (int i = 0; i < VERIFIERS; i++) {
+		va[i] = (cc_verifier){s, &running, 0, 0};
+		ck_assert_int_eq(pthread_create(&vt[i], NULL, cc_verifier_main, &va[i]), 0);
+	}
+	ck_assert_int_eq(pthread_create(&rt, NULL, cc_retainer_main, &ra), 0);
+	for (int i = 0; i < WRITERS; i++) {
+		wa[i] = (cc_writer){t, i, PER_WRITER, &running, 0};
+		ck_assert_int_eq(pthread_create(&wt[i], NULL, cc_writer_main, &wa[i]), 0);
+	}
+	for (int i = 0; i < WRITERS; i++) {
+		pthread_join(wt[i], NULL);
+		ck_assert_int_eq(wa[i].failures, 0);
+	}
+	pthread_join(rt, NULL);
+	ck_assert_int_eq(ra.failures, 0);
+	ck_assert_uint_gt(ra.moved, 0);
+	uint64_t passes = 0;
+	for (int i = 0; i < VERIFIERS; i++) {
+		pthread_join(vt[i], NULL);
+		ck_assert_int_eq(va[i].failures, 0);
+		passes += va[i].passes;
+	}
+	ck_assert_uint_gt(passes, 0);
+	fprintf(stderr, "verify under retention: %" PRIu64 " passes, %" PRIu64 " segments deleted\n", passes, ra.moved);
+	OK(rill_verify(s, "vf", NULL, NULL, NULL, NULL));
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
 /* ------------------------------------------------------- tail and events */
 
 START_TEST(test_reader_wait_and_fd)
@@ -1449,6 +2241,12 @@ Suite *store_suite(void)
 	tcase_set_timeout(cc, 120);
 	tcase_add_test(cc, test_concurrent_append_and_read);
 	tcase_add_test(cc, test_concurrent_retention);
+	tcase_add_test(cc, test_concurrent_delete_records);
+	tcase_add_test(cc, test_concurrent_point_reads_under_retention);
+	tcase_add_test(cc, test_concurrent_point_reads_small_file_cache);
+	tcase_add_test(cc, test_concurrent_alter);
+	tcase_add_test(cc, test_concurrent_reader_churn_small_file_cache);
+	tcase_add_test(cc, test_concurrent_verify_under_retention);
 	suite_add_tcase(s, cc);
 	return s;
 }
