@@ -223,12 +223,8 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 		}
 		if (r->st.pos >= end) {
 			rc = rill__partition_next_segment(p, &r->st);
-			if (rc == RILL_PARTITION_SEGMENT_GONE) {
-				rc = position_at(r, r->position);
-				if (rc != 0)
-					return rc;
-				continue;
-			}
+			if (rc == RILL_PARTITION_SEGMENT_GONE)
+				continue; /* deleted: the check at the top positions again */
 			if (rc == 0) {
 				/* A sealed segment that ends before the next one begins
 				 * (a truncated file): its missing offsets would otherwise
@@ -257,12 +253,10 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 				/* Retention deleted the segment after the check above
 				 * (it marks it deleted before removing the file) and its
 				 * descriptor had been evicted: reopening the file fails
-				 * (RILL_ENOTFOUND). Not an error of the reader's: locate
-				 * its offset again, which is RILL_ERANGE if it is gone. */
+				 * (RILL_ENOTFOUND). Not an error of the reader's: the
+				 * check at the top locates its offset again, which is
+				 * RILL_ERANGE if it is gone. */
 				rill__error_clear();
-				rc = position_at(r, r->position);
-				if (rc != 0)
-					return rc;
 				continue;
 			}
 			if (rc != 0)

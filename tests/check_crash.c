@@ -2217,6 +2217,19 @@ START_TEST(test_oracle_detects_damage)
 }
 END_TEST
 
+/* A fresh sim file system (behaviour flags SIM_FLAG_*) with a store open
+ * on it; *o keeps the options for reopening. */
+static sim_fs *sim_with_store(uint64_t seed, uint32_t flags, rill_options *o, rill_store **s)
+{
+	sim_fs *sim = sim_new(seed);
+	sim_set_flags(sim, flags);
+	ck_assert_int_eq(sim_mkdirs(sim, "/sim"), 0);
+	*o = (rill_options)RILL_OPTIONS_INIT;
+	o->io = sim_io(sim);
+	ck_assert_int_eq(rill_store_open(s, STORE_PATH, o), 0);
+	return sim;
+}
+
 /* Regression (found by the soak, workload d): a segment written under
  * durability=os, then altered to append with preallocate on, had its
  * acknowledged batches overwritten by the zero-fill, which started at
@@ -2225,12 +2238,9 @@ START_TEST(test_preallocate_after_alter_keeps_data)
 {
 	static const char *const from[] = {"os", "interval"};
 	for (int k = 0; k < 2; k++) {
-		sim_fs *sim = sim_new(7);
-		ck_assert_int_eq(sim_mkdirs(sim, "/sim"), 0);
-		rill_options o = RILL_OPTIONS_INIT;
-		o.io = sim_io(sim);
+		rill_options o;
 		rill_store *s = NULL;
-		ck_assert_int_eq(rill_store_open(&s, STORE_PATH, &o), 0);
+		sim_fs *sim = sim_with_store(7, 0, &o, &s);
 		rill_config c;
 		rill_config_init(&c);
 		ck_assert_int_eq(rill_config_set(&c, "durability", from[k]), 0);
@@ -2275,12 +2285,9 @@ START_TEST(test_roll_after_alter_trims_preallocation)
 {
 	static const char *const to[] = {"os", "interval"};
 	for (int k = 0; k < 2; k++) {
-		sim_fs *sim = sim_new(8);
-		ck_assert_int_eq(sim_mkdirs(sim, "/sim"), 0);
-		rill_options o = RILL_OPTIONS_INIT;
-		o.io = sim_io(sim);
+		rill_options o;
 		rill_store *s = NULL;
-		ck_assert_int_eq(rill_store_open(&s, STORE_PATH, &o), 0);
+		sim_fs *sim = sim_with_store(8, 0, &o, &s);
 		rill_config c;
 		rill_config_init(&c);
 		c.segment_bytes = 4096;
@@ -2332,15 +2339,11 @@ START_TEST(test_retention_writes_back_nothing)
 	static const char *const modes[] = {"os", "interval"};
 	for (int k = 0; k < 4; k++) {
 		bool keep_all = k % 2 == 1;
-		sim_fs *sim = sim_new(11);
 		/* The failed syncs of the killed close below must not discard
 		 * what keep-all is to keep. */
-		sim_set_flags(sim, SIM_FLAG_SYNC_FAIL_KEEPS);
-		ck_assert_int_eq(sim_mkdirs(sim, "/sim"), 0);
-		rill_options o = RILL_OPTIONS_INIT;
-		o.io = sim_io(sim);
+		rill_options o;
 		rill_store *s = NULL;
-		ck_assert_int_eq(rill_store_open(&s, STORE_PATH, &o), 0);
+		sim_fs *sim = sim_with_store(11, SIM_FLAG_SYNC_FAIL_KEEPS, &o, &s);
 		rill_config c;
 		rill_config_init(&c);
 		ck_assert_int_eq(rill_config_set(&c, "durability", modes[k / 2]), 0);

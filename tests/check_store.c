@@ -995,127 +995,6 @@ static void *reader_main(void *argp)
 	return NULL;
 }
 
-/* Retention deleting segments while producers append, a reader follows
- * and the background thread retains too; run under ThreadSanitizer by
- * `make tsan`. The follower, overtaken by retention at a segment's end,
- * once moved on to the next segment in the list and reported an offset
- * gap as RILL_ECORRUPT; it must get RILL_ERANGE (or continue, if its
- * offset survived). */
-typedef struct retain_arg {
-	rill_topic *topic;
-	atomic_int *stop;
-	uint64_t passes, deleted, failures, records, seeks;
-} retain_arg;
-
-static void *retainer_main(void *argp)
-{
-	retain_arg *a = argp;
-	while (!atomic_load(a->stop)) {
-		uint64_t n = 0;
-		if (rill_topic_retain(a->topic, &n) != 0)
-			a->failures++;
-		a->deleted += n;
-		a->passes++;
-	}
-	return NULL;
-}
-
-static void *follower_main(void *argp)
-{
-	retain_arg *a = argp;
-	rill_reader *r = NULL;
-	if (rill_reader_open(&r, a->topic, 0, RILL_START_EARLIEST) != 0) {
-		a->failures++;
-		return NULL;
-	}
-	uint64_t next = 0;
-	for (;;) {
-		rill_record rec;
-		int rc = rill_reader_next(r, &rec);
-		if (rc == RILL_EAGAIN) {
-			if (atomic_load(a->stop))
-				break;
-			rill_reader_wait(r, 5);
-			continue;
-		}
-		if (rc == RILL_ERANGE) {
-			/* retention passed the reader: go to the new start */
-			a->seeks++;
-			int src = rill_reader_seek(r, RILL_START_EARLIEST);
-			if (src != 0 || rill_reader_position(r) < next) {
-				fprintf(stderr, "follower: seek to the log start -> %s at %" PRIu64 " (had %" PRIu64 "): %s\n",
-				        rill_strerror(src), rill_reader_position(r), next, rill_errmsg());
-				a->failures++;
-				break;
-			}
-			next = rill_reader_position(r);
-			continue;
-		}
-		if (rc != 0 || rec.offset < next) {
-			fprintf(stderr, "follower: rc %d (%s) offset %" PRIu64 " expected at least %" PRIu64 "\n", rc,
-			        rill_errmsg(), rc == 0 ? rec.offset : 0, next);
-			a->failures++;
-			break;
-		}
-		next = rec.offset + 1;
-		a->records++;
-	}
-	rill_reader_close(r);
-	return NULL;
-}
-
-START_TEST(test_concurrent_retention)
-{
-	rill_store *s = open_store();
-	rill_config c = small_config("os");
-	OK(rill_config_set(&c, "segment.bytes", "4096"));
-	OK(rill_config_set(&c, "retention.bytes", "16384"));
-	OK(rill_topic_create(s, "rt", 1, &c));
-	rill_topic *t = NULL;
-	OK(rill_topic_open(&t, s, "rt"));
-	OK(rill_store_start_background(s, 1));
-	enum { WRITERS = 2, PER_WRITER = 3000 };
-	atomic_int stop = 0;
-	retain_arg ret = {t, &stop, 0, 0, 0, 0, 0}, fol = {t, &stop, 0, 0, 0, 0, 0};
-	pthread_t wt[WRITERS], rt, ft;
-	writer_arg wa[WRITERS];
-	ck_assert_int_eq(pthread_create(&rt, NULL, retainer_main, &ret), 0);
-	ck_assert_int_eq(pthread_create(&ft, NULL, follower_main, &fol), 0);
-	for (int i = 0; i < WRITERS; i++) {
-		wa[i] = (writer_arg){t, i, PER_WRITER, 1};
-		ck_assert_int_eq(pthread_create(&wt[i], NULL, writer_main, &wa[i]), 0);
-	}
-	for (int i = 0; i < WRITERS; i++) {
-		void *res = NULL;
-		pthread_join(wt[i], &res);
-		ck_assert_ptr_null(res);
-	}
-	atomic_store(&stop, 1);
-	pthread_join(rt, NULL);
-	pthread_join(ft, NULL);
-	ck_assert_uint_eq(ret.failures, 0);
-	ck_assert_uint_eq(fol.failures, 0);
-	ck_assert_uint_gt(ret.deleted, 0);
-	ck_assert_uint_gt(fol.records, 0);
-	rill_partition_stats st;
-	OK(rill_partition_stats_get(&st, t, 0));
-	ck_assert_uint_eq(st.log_end, WRITERS * PER_WRITER);
-	ck_assert_uint_gt(st.log_start, 0);
-	ck_assert_uint_lt(st.bytes_on_disk, 16384 + 2 * 4096 + 1);
-	rill_topic_close(t);
-	OK(rill_store_close(s));
-	/* Reopened, the log is exactly what retention left. */
-	s = open_store();
-	OK(rill_topic_open(&t, s, "rt"));
-	rill_offsets off;
-	OK(rill_partition_offsets(&off, t, 0));
-	ck_assert_uint_eq(off.log_start, st.log_start);
-	ck_assert_uint_eq(off.log_end, st.log_end);
-	rill_topic_close(t);
-	OK(rill_store_close(s));
-}
-END_TEST
-
 START_TEST(test_concurrent_append_and_read)
 {
 	rill_store *s = open_store();
@@ -1234,6 +1113,25 @@ static void *cc_writer_main(void *argp)
 	}
 	atomic_fetch_sub(a->running, 1);
 	return NULL;
+}
+
+/* n writers on t, each appending per_writer records; `running` counts
+ * them down as they finish. */
+static void cc_start_writers(cc_writer *wa, pthread_t *wt, int n, rill_topic *t, int per_writer,
+                             atomic_int *running)
+{
+	for (int i = 0; i < n; i++) {
+		wa[i] = (cc_writer){t, i, per_writer, running, 0};
+		ck_assert_int_eq(pthread_create(&wt[i], NULL, cc_writer_main, &wa[i]), 0);
+	}
+}
+
+static void cc_join_writers(cc_writer *wa, pthread_t *wt, int n)
+{
+	for (int i = 0; i < n; i++) {
+		pthread_join(wt[i], NULL);
+		ck_assert_int_eq(wa[i].failures, 0);
+	}
 }
 
 static bool cc_value_ok(const rill_record *rec)
@@ -1431,14 +1329,8 @@ START_TEST(test_concurrent_delete_records)
 		ck_assert_int_eq(pthread_create(&ft[i], NULL, cc_follower_main, &fa[i]), 0);
 	}
 	ck_assert_int_eq(pthread_create(&dt, NULL, cc_deleter_main, &da), 0);
-	for (int i = 0; i < WRITERS; i++) {
-		wa[i] = (cc_writer){t, i, PER_WRITER, &running, 0};
-		ck_assert_int_eq(pthread_create(&wt[i], NULL, cc_writer_main, &wa[i]), 0);
-	}
-	for (int i = 0; i < WRITERS; i++) {
-		pthread_join(wt[i], NULL);
-		ck_assert_int_eq(wa[i].failures, 0);
-	}
+	cc_start_writers(wa, wt, WRITERS, t, PER_WRITER, &running);
+	cc_join_writers(wa, wt, WRITERS);
 	pthread_join(dt, NULL);
 	ck_assert_int_eq(da.failures, 0);
 	ck_assert_uint_gt(da.calls, 0);
@@ -1566,6 +1458,57 @@ static void *cc_retainer_main(void *argp)
 	return NULL;
 }
 
+/* Retention deleting segments while producers append, a reader follows
+ * and the background thread retains too; run under ThreadSanitizer by
+ * `make tsan`. The follower, overtaken by retention at a segment's end,
+ * once moved on to the next segment in the list and reported an offset
+ * gap as RILL_ECORRUPT; it must get RILL_ERANGE (or continue, if its
+ * offset survived). */
+START_TEST(test_concurrent_retention)
+{
+	rill_store *s = open_store();
+	rill_config c = small_config("os");
+	OK(rill_config_set(&c, "segment.bytes", "4096"));
+	OK(rill_config_set(&c, "retention.bytes", "16384"));
+	OK(rill_topic_create(s, "rt", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "rt"));
+	OK(rill_store_start_background(s, 1));
+	enum { WRITERS = 2, PER_WRITER = 3000 };
+	atomic_int running = WRITERS;
+	cc_writer wa[WRITERS];
+	cc_deleter ret = {t, &running, 0, 0, 0, 0};
+	cc_follower fol = {t, &running, cc_seed("test_concurrent_retention"), 0, 0, 0, 0};
+	pthread_t wt[WRITERS], rt, ft;
+	ck_assert_int_eq(pthread_create(&rt, NULL, cc_retainer_main, &ret), 0);
+	ck_assert_int_eq(pthread_create(&ft, NULL, cc_follower_main, &fol), 0);
+	cc_start_writers(wa, wt, WRITERS, t, PER_WRITER, &running);
+	cc_join_writers(wa, wt, WRITERS);
+	pthread_join(rt, NULL);
+	pthread_join(ft, NULL);
+	ck_assert_int_eq(ret.failures, 0);
+	ck_assert_int_eq(fol.failures, 0);
+	ck_assert_uint_gt(ret.moved, 0);
+	ck_assert_uint_gt(fol.records, 0);
+	rill_partition_stats st;
+	OK(rill_partition_stats_get(&st, t, 0));
+	ck_assert_uint_eq(st.log_end, WRITERS * PER_WRITER);
+	ck_assert_uint_gt(st.log_start, 0);
+	ck_assert_uint_lt(st.bytes_on_disk, 16384 + 2 * 4096 + 1);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	/* Reopened, the log is exactly what retention left. */
+	s = open_store();
+	OK(rill_topic_open(&t, s, "rt"));
+	rill_offsets off;
+	OK(rill_partition_offsets(&off, t, 0));
+	ck_assert_uint_eq(off.log_start, st.log_start);
+	ck_assert_uint_eq(off.log_end, st.log_end);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
 static void point_reads_under_retention(int max_open_files)
 {
 	uint64_t seed = cc_seed("point reads under retention");
@@ -1589,14 +1532,8 @@ static void point_reads_under_retention(int max_open_files)
 		ck_assert_int_eq(pthread_create(&pt[i], NULL, cc_point_main, &pa[i]), 0);
 	}
 	ck_assert_int_eq(pthread_create(&rt, NULL, cc_retainer_main, &ra), 0);
-	for (int i = 0; i < WRITERS; i++) {
-		wa[i] = (cc_writer){t, i, PER_WRITER, &running, 0};
-		ck_assert_int_eq(pthread_create(&wt[i], NULL, cc_writer_main, &wa[i]), 0);
-	}
-	for (int i = 0; i < WRITERS; i++) {
-		pthread_join(wt[i], NULL);
-		ck_assert_int_eq(wa[i].failures, 0);
-	}
+	cc_start_writers(wa, wt, WRITERS, t, PER_WRITER, &running);
+	cc_join_writers(wa, wt, WRITERS);
 	pthread_join(rt, NULL);
 	ck_assert_int_eq(ra.failures, 0);
 	uint64_t hits = 0, ranges = 0;
@@ -1707,14 +1644,8 @@ START_TEST(test_concurrent_alter)
 		ck_assert_int_eq(pthread_create(&ft[i], NULL, cc_follower_main, &fa[i]), 0);
 	}
 	ck_assert_int_eq(pthread_create(&at, NULL, cc_alterer_main, &aa), 0);
-	for (int i = 0; i < WRITERS; i++) {
-		wa[i] = (cc_writer){t, i, PER_WRITER, &running, 0};
-		ck_assert_int_eq(pthread_create(&wt[i], NULL, cc_writer_main, &wa[i]), 0);
-	}
-	for (int i = 0; i < WRITERS; i++) {
-		pthread_join(wt[i], NULL);
-		ck_assert_int_eq(wa[i].failures, 0);
-	}
+	cc_start_writers(wa, wt, WRITERS, t, PER_WRITER, &running);
+	cc_join_writers(wa, wt, WRITERS);
 	pthread_join(at, NULL);
 	ck_assert_int_eq(aa.failures, 0);
 	ck_assert_uint_gt(aa.alters, 0);
@@ -1839,14 +1770,8 @@ START_TEST(test_concurrent_reader_churn_small_file_cache)
 		fa[i] = (cc_follower){t, &running, seed + 100 + (uint64_t)i, 0, 0, 0, 0};
 		ck_assert_int_eq(pthread_create(&ft[i], NULL, cc_follower_main, &fa[i]), 0);
 	}
-	for (int i = 0; i < WRITERS; i++) {
-		wa[i] = (cc_writer){t, i, PER_WRITER, &running, 0};
-		ck_assert_int_eq(pthread_create(&wt[i], NULL, cc_writer_main, &wa[i]), 0);
-	}
-	for (int i = 0; i < WRITERS; i++) {
-		pthread_join(wt[i], NULL);
-		ck_assert_int_eq(wa[i].failures, 0);
-	}
+	cc_start_writers(wa, wt, WRITERS, t, PER_WRITER, &running);
+	cc_join_writers(wa, wt, WRITERS);
 	uint64_t opens = 0, records = 0;
 	for (int i = 0; i < CHURNERS; i++) {
 		pthread_join(ct[i], NULL);
@@ -1930,14 +1855,8 @@ START_TEST(test_concurrent_verify_under_retention)
 		ck_assert_int_eq(pthread_create(&vt[i], NULL, cc_verifier_main, &va[i]), 0);
 	}
 	ck_assert_int_eq(pthread_create(&rt, NULL, cc_retainer_main, &ra), 0);
-	for (int i = 0; i < WRITERS; i++) {
-		wa[i] = (cc_writer){t, i, PER_WRITER, &running, 0};
-		ck_assert_int_eq(pthread_create(&wt[i], NULL, cc_writer_main, &wa[i]), 0);
-	}
-	for (int i = 0; i < WRITERS; i++) {
-		pthread_join(wt[i], NULL);
-		ck_assert_int_eq(wa[i].failures, 0);
-	}
+	cc_start_writers(wa, wt, WRITERS, t, PER_WRITER, &running);
+	cc_join_writers(wa, wt, WRITERS);
 	pthread_join(rt, NULL);
 	ck_assert_int_eq(ra.failures, 0);
 	ck_assert_uint_gt(ra.moved, 0);
