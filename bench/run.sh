@@ -85,23 +85,29 @@ quick)
 	run bench_scale --repeats 1 --partitions 1,100,1000 --duration-ms 1000
 	;;
 full)
-	R="--repeats 5"
-	run bench_fio --repeats 3 --duration-ms 10000
-	run bench_append $R --record-size 100,1K,16K --batch 1,16,256,1000 --partitions 1,8,64 \
-		--producers 1,2 --compression none,zstd --duration-ms 1000 --warmup-ms 100 \
-		--prealloc-mb 1024
+	# Every dimension the issue names, at longer durations than quick; about
+	# 45 minutes on 2 cores. --prealloc-mb is per partition: the runs with
+	# 8 and 64 partitions preallocate less so the raw files stay within a
+	# few GB of disk.
+	R="--repeats 3"
+	run bench_fio --repeats 3 --duration-ms 5000
+	run bench_append $R --record-size 100,1K,16K --batch 1,16,256,1000 --producers 1,2 \
+		--compression none,zstd --duration-ms 500 --warmup-ms 50 --prealloc-mb 512
+	run bench_append $R --record-size 100,1K,16K --batch 1,16,256,1000 --partitions 8,64 \
+		--producers 1,2 --compression none,zstd --duration-ms 500 --warmup-ms 50 \
+		--prealloc-mb 16
 	run bench_durable $R --record-size 100,1K,16K --producers 1,4,16,64 \
-		--duration-ms 2000 --warmup-ms 200 --prealloc-mb 256
-	run bench_read $R --record-size 100,1K,16K --sizes-mb 1024 --ops 1000000
-	run bench_read $R --record-size 100,1K --batch 1 --index-interval 0 --sizes-mb 256 \
-		--ops 1000000
-	run bench_tail $R --duration-ms 5000 --rate 10000
-	run bench_tail $R --duration-ms 5000 --rate 0 --count 200000
+		--duration-ms 1000 --warmup-ms 100 --prealloc-mb 128
+	run bench_read $R --record-size 100,1K,16K --sizes-mb 256 --ops 200000
+	run bench_read $R --record-size 100,1K --batch 1 --index-interval 0 --sizes-mb 128 \
+		--ops 200000
+	run bench_tail $R --duration-ms 3000 --rate 10000
+	run bench_tail $R --duration-ms 3000 --rate 0 --count 200000
 	run bench_tail $R --duration-ms 2000 --rate 1000 --durability append
-	run bench_recovery --repeats 3 --sizes-mb 100,1000,10000 --partitions 1,100,1000 \
+	run bench_recovery $R --sizes-mb 100,1000,10000 --partitions 1,100,1000 \
 		--unclean-mb 64
-	run bench_retention $R --duration-ms 5000
-	run bench_scale --repeats 3 --partitions 1,100,1000,10000 --duration-ms 5000
+	run bench_retention $R --duration-ms 3000
+	run bench_scale $R --partitions 1,100,1000,10000 --duration-ms 3000
 	;;
 *)
 	echo "usage: $0 smoke|quick|full" >&2
