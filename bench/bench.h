@@ -135,6 +135,7 @@ typedef struct bench_args {
 	double unclean_mb;           /* recovery: MB appended before the kill */
 	int max_open_files;          /* rill: segment descriptor cache, 0 default */
 	int64_t index_interval;      /* rill index.interval.bytes + 1; 0: default */
+	int64_t batch_cache_mb;      /* rill batch cache: 0 program default, -1 none */
 	int smoke;                   /* tiny run, no targets */
 	int quiet;                   /* no progress line */
 } bench_args;
@@ -271,6 +272,7 @@ typedef struct engine_params {
 	int max_open_files;       /* rill: 0 default */
 	int64_t index_interval;   /* rill: index.interval.bytes + 1; 0: default */
 	int64_t background_ms;    /* rill: rill_store_start_background, 0 none */
+	int64_t batch_cache_bytes;/* rill: rill_options.batch_cache_bytes (0 default, -1 none) */
 	int sqlite_off;           /* non-durable sqlite: OFF instead of NORMAL */
 } engine_params;
 

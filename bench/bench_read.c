@@ -113,6 +113,18 @@ typedef struct read_plan {
 	double rss_base;       /* MiB before any engine was opened */
 } read_plan;
 
+/* rill's batch cache for the random reads: --batch-cache-mb, or big
+ * enough for the whole data set (its records sections, 4 bytes per record
+ * and an entry per batch), the way a RocksDB block cache is sized to the
+ * working set it serves. Peak RSS shows what it costs. */
+static int64_t rill_batch_cache_bytes(const bench_args *a, long rs, uint64_t records)
+{
+	if (a->batch_cache_mb != 0)
+		return a->batch_cache_mb < 0 ? -1 : a->batch_cache_mb << 20;
+	uint64_t bytes = records * ((uint64_t)rs + 40) / 8 * 9 + (8u << 20);
+	return (int64_t)bytes;
+}
+
 static int write_data_set(const read_plan *pl, const bench_pool *pool, reader_run *run)
 {
 	const engine_ops *ops = run->o.ops;
@@ -134,6 +146,7 @@ static int write_data_set(const read_plan *pl, const bench_pool *pool, reader_ru
 	p->preallocate = 1;
 	p->retention_bytes = -1;
 	p->sqlite_off = a->sqlite_off;
+	p->batch_cache_bytes = rill_batch_cache_bytes(a, pl->rs, pl->records);
 	run_spec s = {0};
 	s.pool = pool;
 	s.producers = 1;
@@ -484,6 +497,9 @@ int main(int argc, char **argv)
 			offsets[i] = bench_rand(&seed) % records;
 			stamps[i] = ts_base + (int64_t)(bench_rand(&seed) % (span ? span : 1));
 		}
+		int64_t cache = rill_batch_cache_bytes(&a, rs, records);
+		printf("rill batch cache, %ld B records: %s%.0f MiB (--batch-cache-mb)\n", rs,
+		       cache < 0 ? "none " : "", cache < 0 ? 0.0 : (double)cache / (1 << 20));
 		read_plan plan = {&a, rs, batch, records, offsets, stamps, ops_n, ts_base, 0};
 		run_record_size(&plan, &pool);
 		free(offsets);

@@ -60,6 +60,7 @@ static int rl_open(void **out, const engine_params *p)
 	e->partitions = p->partitions;
 	rill_options opt = RILL_OPTIONS_INIT;
 	opt.max_open_files = p->max_open_files;
+	opt.batch_cache_bytes = p->batch_cache_bytes;
 	int rc = rill_store_open(&e->store, p->dir, &opt);
 	if (rc != 0) {
 		free(e);

@@ -368,6 +368,7 @@ static void usage(const char *program)
 	        "  --unclean-mb MB      recovery: data appended before kill -9\n"
 	        "  --max-open-files N   rill: cached segment descriptors (0: default)\n"
 	        "  --index-interval N   rill: index.interval.bytes (0: every batch)\n"
+	        "  --batch-cache-mb N   rill: batch cache (-1: none; read: sized to the data)\n"
 	        "  --smoke              tiny run, targets not judged\n"
 	        "  --quiet              no progress line\n"
 	        "Numbers take K, M, G suffixes (powers of 1024).\n",
@@ -446,6 +447,7 @@ void bench_parse_args(bench_args *a, int argc, char **argv)
 		{"unclean-mb", required_argument, NULL, 'U'},
 		{"max-open-files", required_argument, NULL, 'F'},
 		{"index-interval", required_argument, NULL, 'I'},
+		{"batch-cache-mb", required_argument, NULL, 'C'},
 		{"smoke", no_argument, NULL, 'k'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
@@ -510,6 +512,14 @@ void bench_parse_args(bench_args *a, int argc, char **argv)
 			if (parse_number(optarg, &v) != 0 || v < 0)
 				bench_die("bad number '%s'", optarg);
 			a->index_interval = v + 1; /* 0 stays "default" */
+			break;
+		case 'C':
+			if (strcmp(optarg, "-1") == 0)
+				a->batch_cache_mb = -1;
+			else if (parse_number(optarg, &v) != 0 || v <= 0)
+				bench_die("--batch-cache-mb: a size in MB, or -1 for none");
+			else
+				a->batch_cache_mb = v;
 			break;
 		case 'k': a->smoke = 1; break;
 		case 'q': a->quiet = 1; break;

@@ -54,15 +54,15 @@ extern "C" {
  * ------------------------------------------------------------------------ */
 
 #define RILL_VERSION_MAJOR 0
-#define RILL_VERSION_MINOR 1
+#define RILL_VERSION_MINOR 2
 #define RILL_VERSION_PATCH 0
 #define RILL_VERSION_NUMBER \
 	(RILL_VERSION_MAJOR * 10000 + RILL_VERSION_MINOR * 100 + RILL_VERSION_PATCH)
-#define RILL_VERSION_STRING "0.1.0"
+#define RILL_VERSION_STRING "0.2.0"
 
 /** Runtime version of the linked library, as RILL_VERSION_NUMBER. */
 RILL_API unsigned rill_version_number(void);
-/** Runtime version string of the linked library ("0.1.0"). Static text. */
+/** Runtime version string of the linked library ("0.2.0"). Static text. */
 RILL_API const char *rill_version_string(void);
 
 /* ------------------------------------------------------------------------
@@ -275,7 +275,10 @@ enum rill_log_level {
 #define RILL_OPEN_READONLY 0x01u  /* no lock, no writes, no recovery changes */
 #define RILL_OPEN_NOCREATE 0x02u  /* fail with RILL_ENOTFOUND if missing */
 
-#define RILL_OPTIONS_VERSION 1
+#define RILL_OPTIONS_VERSION 2 /* 2: batch_cache_bytes */
+
+/* Default capacity of the batch cache (rill_options.batch_cache_bytes). */
+#define RILL_BATCH_CACHE_DEFAULT ((int64_t)32 << 20)
 
 typedef struct rill_options {
 	unsigned version;             /* RILL_OPTIONS_VERSION */
@@ -286,13 +289,21 @@ typedef struct rill_options {
 	 * locks held: do not call back into rill from it. */
 	void (*log)(void *log_ctx, int level, const char *message);
 	void *log_ctx;
-	int max_open_files;           /* cap on cached segment descriptors; 0: 256 */
+	int max_open_files;           /* cap on cached segment descriptors; 0: a quarter of
+	                               * RLIMIT_NOFILE, 64 to 4096 (256 if unlimited) */
 	/* Repair: when open finds corruption below a partition's recovery point,
 	 * cut the log there (reported) instead of failing with RILL_ECORRUPT. */
 	int repair;
+	/* Batch cache: checked, decoded copies of batches that readers entered
+	 * in the middle (a seek to a record other than a batch's first), so the
+	 * next read of any record of such a batch skips checking the whole
+	 * batch and decoding the records before it. Scans and one-record
+	 * batches never use it. Bytes; 0: RILL_BATCH_CACHE_DEFAULT (32 MiB),
+	 * -1: no cache. Memory is taken as batches are read, not up front. */
+	int64_t batch_cache_bytes;
 } rill_options;
 
-#define RILL_OPTIONS_INIT {RILL_OPTIONS_VERSION, 0, NULL, NULL, NULL, 0, 0}
+#define RILL_OPTIONS_INIT {RILL_OPTIONS_VERSION, 0, NULL, NULL, NULL, 0, 0, 0}
 
 /**
  * Open (creating if missing) the store in directory `path`.
@@ -643,6 +654,10 @@ typedef struct rill_store_stats {
 	uint64_t recovered_bytes_cut;
 	uint64_t recovered_bytes_scanned;
 	int clean_open;              /* 1 if the last shutdown was clean */
+	uint64_t batch_cache_bytes;  /* memory the batch cache holds now */
+	uint64_t batch_cache_batches;/* batches in it */
+	uint64_t batch_cache_hits;   /* reads into a batch found there, since open */
+	uint64_t batch_cache_misses; /* and not found (checked and added, or too large) */
 } rill_store_stats;
 
 /** Store-wide stats. @return 0, RILL_EINVAL, RILL_ENOMEM. Thread-safe. */

@@ -821,9 +821,10 @@ void rill__batch_decoder_free(rill_batch_decoder *dec)
 	rill__free(dec);
 }
 
-/* Decompress a zstd section into dec->buffer, exactly records_size bytes. */
+/* Decompress a zstd section into dst (dec->buffer when NULL), exactly
+ * records_size bytes. */
 static int decompress_records(rill_batch_decoder *dec, const uint8_t *src,
-                              size_t src_size, size_t records_size)
+                              size_t src_size, size_t records_size, uint8_t *dst)
 {
 	RILL_ASSERT(src_size > 0 && src_size < records_size);
 	RILL_ASSERT(records_size <= RILL_BATCH_RECORDS_SIZE_MAX);
@@ -842,16 +843,19 @@ static int decompress_records(rill_batch_decoder *dec, const uint8_t *src,
 		return rill__error(RILL_ECORRUPT, "%zu bytes after the %zu-byte zstd frame",
 		                   src_size - frame_size, frame_size);
 
-	int rc = reserve(&dec->buffer, &dec->buffer_capacity, records_size,
-	                 "decompressed records");
-	if (rc != 0)
-		return rc;
+	if (dst == NULL) {
+		int rc = reserve(&dec->buffer, &dec->buffer_capacity, records_size,
+		                 "decompressed records");
+		if (rc != 0)
+			return rc;
+		dst = dec->buffer;
+	}
 	if (dec->dctx == NULL) {
 		dec->dctx = ZSTD_createDCtx_advanced(zstd_memory);
 		if (dec->dctx == NULL)
 			return rill__error(RILL_ENOMEM, "allocating a zstd decompression context");
 	}
-	size_t r = ZSTD_decompressDCtx(dec->dctx, dec->buffer, records_size, src, src_size);
+	size_t r = ZSTD_decompressDCtx(dec->dctx, dst, records_size, src, src_size);
 	if (ZSTD_isError(r)) {
 		if (ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation)
 			return rill__error(RILL_ENOMEM, "zstd decompression: %s", ZSTD_getErrorName(r));
@@ -877,6 +881,77 @@ int rill__batch_decoder_start(rill_batch_decoder *dec, const uint8_t *batch,
 	return rill__batch_decoder_start_parsed(dec, batch, size, &h);
 }
 
+/* The decoder at record `index` of a records section in memory (plain),
+ * which begins at byte `start` of it. */
+static void start_section(rill_batch_decoder *dec, const rill_batch_header *h,
+                          const uint8_t *section, uint32_t index, uint32_t start)
+{
+	dec->records.pos = section + start;
+	dec->records.end = section + h->records_size;
+	dec->base_offset = h->base_offset;
+	dec->first_timestamp = h->first_timestamp;
+	dec->max_timestamp = h->max_timestamp;
+	dec->max_seen = INT64_MIN;
+	dec->record_count = h->record_count;
+	dec->record_index = index;
+	dec->log_append_time = (h->attributes & RILL_BATCH_ATTR_TIMESTAMP_LOG_APPEND) != 0;
+	dec->failed = false;
+	dec->started = true;
+}
+
+/* The checks of rill__batch_decoder_start_parsed on the caller's header. */
+static int check_parsed(const uint8_t *batch, size_t size, const rill_batch_header *h)
+{
+	RILL_ASSERT(batch != NULL);
+	RILL_ASSERT(size >= RILL_BATCH_HEADER_SIZE);
+	/* the header the caller parsed is this batch's */
+	RILL_ASSERT(rill__get_u64(batch + AT_BASE_OFFSET) == h->base_offset);
+	RILL_ASSERT(rill__get_u64(batch + AT_CHECKSUM) == h->checksum);
+	(void)batch;
+	/* the bound rill__batch_decoder_start parses with; the caller's
+	 * parse may have had a looser one (the bytes left in a segment) */
+	if (rill__batch_total_size(h) > RILL_MESSAGE_BYTES_MAX)
+		return rill__error(RILL_ECORRUPT, "length %" PRIu32 " makes a %" PRIu64
+		                   "-byte batch, above the %u-byte bound",
+		                   h->length, rill__batch_total_size(h), (unsigned)RILL_MESSAGE_BYTES_MAX);
+	if (rill__batch_total_size(h) != size)
+		return rill__error(RILL_ECORRUPT, "batch length field gives %" PRIu64
+		                   " bytes but %zu were given", rill__batch_total_size(h), size);
+	return 0;
+}
+
+int rill__batch_decoder_start_copy(rill_batch_decoder *dec, const uint8_t *batch, size_t size,
+                                   const rill_batch_header *h, uint8_t *section)
+{
+	RILL_ASSERT(dec != NULL && section != NULL);
+	dec->started = false;
+	int rc = check_parsed(batch, size, h);
+	if (rc != 0)
+		return rc;
+	const uint8_t *stored = batch + RILL_BATCH_HEADER_SIZE;
+	size_t stored_size = size - RILL_BATCH_HEADER_SIZE;
+	if ((h->attributes & RILL_BATCH_ATTR_COMPRESSION_MASK) == CODEC_ZSTD) {
+		rc = decompress_records(dec, stored, stored_size, h->records_size, section);
+		if (rc != 0)
+			return rc;
+	} else {
+		RILL_ASSERT(stored_size == h->records_size); /* rill__batch_parse_header */
+		memcpy(section, stored, stored_size);
+	}
+	start_section(dec, h, section, 0, 0);
+	return 0;
+}
+
+void rill__batch_decoder_start_at(rill_batch_decoder *dec, const rill_batch_header *h,
+                                  const uint8_t *section, uint32_t index, uint32_t start)
+{
+	RILL_ASSERT(index < h->record_count && start < h->records_size);
+	start_section(dec, h, section, index, start);
+	/* The whole batch was checked when it was noted, the largest record
+	 * timestamp against the header's among those checks. */
+	dec->max_seen = h->max_timestamp;
+}
+
 int rill__batch_decoder_start_parsed(rill_batch_decoder *dec, const uint8_t *batch,
                                      size_t size, const rill_batch_header *hp)
 {
@@ -890,35 +965,18 @@ int rill__batch_decoder_start_parsed(rill_batch_decoder *dec, const uint8_t *bat
 	int rc;
 
 	dec->started = false;
-	/* the bound rill__batch_decoder_start parses with; the caller's
-	 * parse may have had a looser one (the bytes left in a segment) */
-	if (rill__batch_total_size(&h) > RILL_MESSAGE_BYTES_MAX)
-		return rill__error(RILL_ECORRUPT, "length %" PRIu32 " makes a %" PRIu64
-		                   "-byte batch, above the %u-byte bound",
-		                   h.length, rill__batch_total_size(&h), (unsigned)RILL_MESSAGE_BYTES_MAX);
-	if (rill__batch_total_size(&h) != size)
-		return rill__error(RILL_ECORRUPT, "batch length field gives %" PRIu64
-		                   " bytes but %zu were given", rill__batch_total_size(&h), size);
-
+	rc = check_parsed(batch, size, &h);
+	if (rc != 0)
+		return rc;
 	const uint8_t *section = batch + RILL_BATCH_HEADER_SIZE;
 	size_t stored = size - RILL_BATCH_HEADER_SIZE;
 	if ((h.attributes & RILL_BATCH_ATTR_COMPRESSION_MASK) == CODEC_ZSTD) {
-		rc = decompress_records(dec, section, stored, h.records_size);
+		rc = decompress_records(dec, section, stored, h.records_size, NULL);
 		if (rc != 0)
 			return rc;
 		section = dec->buffer;
 	}
-	dec->records.pos = section;
-	dec->records.end = section + h.records_size;
-	dec->base_offset = h.base_offset;
-	dec->first_timestamp = h.first_timestamp;
-	dec->max_timestamp = h.max_timestamp;
-	dec->max_seen = INT64_MIN;
-	dec->record_count = h.record_count;
-	dec->record_index = 0;
-	dec->log_append_time = (h.attributes & RILL_BATCH_ATTR_TIMESTAMP_LOG_APPEND) != 0;
-	dec->failed = false;
-	dec->started = true;
+	start_section(dec, &h, section, 0, 0);
 	return 0;
 }
 
@@ -1337,6 +1395,33 @@ int rill__batch_decoder_read(rill_batch_decoder *dec, rill_record *out, size_t m
 		dec->failed = true;
 	}
 	return rc;
+}
+
+int rill__batch_decoder_note_starts(rill_batch_decoder *dec, uint32_t *starts)
+{
+	RILL_ASSERT(dec != NULL && starts != NULL);
+	RILL_ASSERT(dec->started && dec->record_index == 0 && !dec->failed);
+	const uint8_t *section = dec->records.pos;
+	fast_batch batch = fast_batch_of(dec);
+	rill_record record;
+	while (dec->record_index < dec->record_count) {
+		const uint8_t *p = dec->records.pos;
+		starts[dec->record_index] = (uint32_t)(p - section);
+		const uint8_t *next = dec->careful_only ? NULL
+		                      : read_record_fast(&batch, p, dec->record_index, &dec->max_seen, &record);
+		if (next != NULL) {
+			dec->records.pos = next;
+			dec->record_index++;
+			continue;
+		}
+		int rc = read_record(dec, &record);
+		if (rc != 0) {
+			dec->failed = true;
+			return rc;
+		}
+	}
+	int rc = finish_batch(dec);
+	return rc == RILL_EAGAIN ? 0 : rc;
 }
 
 void rill__batch_decoder_set_careful(rill_batch_decoder *dec, bool careful_only)

@@ -154,6 +154,21 @@ int rill__batch_decoder_start(rill_batch_decoder *dec, const uint8_t *batch,
  * verified its checksum: the header is not parsed a second time. */
 int rill__batch_decoder_start_parsed(rill_batch_decoder *dec, const uint8_t *batch,
                                      size_t size, const rill_batch_header *h);
+/*
+ * For the batch cache (batch_cache.c): copy the records section of a
+ * verified batch, whose header the caller parsed (`h`), into `section`
+ * (h->records_size bytes; decompressed for zstd) and start iterating the
+ * copy. Then rill__batch_decoder_note_starts checks every record, as a
+ * read to the end would, and notes where each begins (h->record_count
+ * entries; RILL_ECORRUPT or RILL_ENOMEM as rill__batch_decoder_read), so
+ * that rill__batch_decoder_start_at can start at any record of the copy
+ * without decoding those before it.
+ */
+int rill__batch_decoder_start_copy(rill_batch_decoder *dec, const uint8_t *batch, size_t size,
+                                   const rill_batch_header *h, uint8_t *section);
+int rill__batch_decoder_note_starts(rill_batch_decoder *dec, uint32_t *starts);
+void rill__batch_decoder_start_at(rill_batch_decoder *dec, const rill_batch_header *h,
+                                  const uint8_t *section, uint32_t index, uint32_t start);
 /* Next record: 0 with *out filled (offset = base + delta, absolute
  * timestamp), RILL_EAGAIN when the batch is done, RILL_ECORRUPT if a
  * record is malformed (lengths past the section, count mismatch, offset

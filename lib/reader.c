@@ -51,14 +51,17 @@ static void end_batch(rill_reader *r)
 {
 	flush_read_stats(r);
 	r->in_batch = false;
+	if (r->cached != NULL) {
+		rill__batch_cache_release(r->partition->env->batch_cache, r->cached);
+		r->cached = NULL;
+	}
 }
 
 static int position_at(rill_reader *r, uint64_t offset)
 {
 	/* The pin stays: locate keeps it if the target is in the same
 	 * segment (a point read then takes one lock, the partition's). */
-	flush_read_stats(r);
-	r->in_batch = false;
+	end_batch(r);
 	rill_partition *p = r->partition;
 	if (p->env->readonly)
 		rill__partition_refresh(p);
@@ -160,6 +163,57 @@ static int verified_batch(rill_reader *r, rill_segment *seg, uint64_t total, con
 		return rc;
 	if (rill__batch_verify(*out, (size_t)total, r->partition->partition_key) != 0)
 		return corrupt(r, rill_errmsg());
+	return 0;
+}
+
+/*
+ * Start the batch whose header is `h` at the reader's position, a record
+ * after its first, from the batch cache: found there, or checked and
+ * copied there now. RILL_EAGAIN: not cached (the cache is off or full of
+ * held entries, the batch too large, memory short), read it in place.
+ */
+static int start_cached(rill_reader *r, rill_segment *seg, const rill_batch_header *h, uint64_t total)
+{
+	rill_partition *p = r->partition;
+	rill_batch_cache *cache = p->env->batch_cache;
+	rill_cached_batch *e = rill__batch_cache_get(cache, p->partition_key, h->base_offset, h->checksum);
+	if (e == NULL) {
+		e = rill__batch_cache_reserve(cache, p->partition_key, h, total);
+		if (e == NULL)
+			return RILL_EAGAIN;
+		const uint8_t *bytes = NULL;
+		int rc = verified_batch(r, seg, total, &bytes);
+		if (rc == 0) {
+			rc = rill__batch_decoder_start_copy(r->decoder, bytes, (size_t)total, h, e->section);
+			if (rc == 0)
+				rc = rill__batch_decoder_note_starts(r->decoder, e->record_starts);
+			if (rc != 0 && rc != RILL_ENOMEM)
+				rc = corrupt(r, rill_errmsg());
+		}
+		if (rc != 0) {
+			rill__batch_cache_discard(cache, e);
+			return rc;
+		}
+		atomic_fetch_add_explicit(&p->bytes_read, total, memory_order_relaxed);
+		e = rill__batch_cache_insert(cache, e);
+	}
+	/* Equal keys are equal bytes, so the entry's header is this batch's;
+	 * the one read from the log is used only to find the entry. */
+	uint64_t index = r->position - e->header.base_offset;
+	if (index >= e->header.record_count) {
+		/* Only a damaged header in the log gets here (its base offset
+		 * and checksum those of a cached batch, its count not): the
+		 * uncached path checks the batch and says what is wrong. */
+		rill__batch_cache_release(cache, e);
+		return RILL_EAGAIN;
+	}
+	rill__batch_decoder_start_at(r->decoder, &e->header, e->section, (uint32_t)index,
+	                             e->record_starts[index]);
+	r->cached = e;
+	r->batch_size = e->stored_size;
+	r->batch_next_base = e->header.base_offset + e->header.last_offset_delta + 1;
+	r->batch_decoded_to = r->position;
+	r->in_batch = true;
 	return 0;
 }
 
@@ -316,6 +370,16 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 		RILL_ASSERT(h.base_offset <= r->position); /* expect_base <= position */
 		if (atomic_load(&seg->sealed) && h.base_offset + h.last_offset_delta >= seg->next_offset)
 			return corrupt(r, "batch reaches past the segment's last offset");
+		if (r->position > h.base_offset && rill__batch_cache_enabled(env->batch_cache)) {
+			/* Into the middle of a batch (a seek): checking it whole
+			 * and decoding the records before the target costs far
+			 * more than the record; the cache pays it once per batch. */
+			rc = start_cached(r, seg, &h, total);
+			if (rc == 0)
+				continue;
+			if (rc != RILL_EAGAIN)
+				return rc;
+		}
 		const uint8_t *header_bytes = bytes;
 		rc = verified_batch(r, seg, total, &bytes);
 		if (rc != 0)

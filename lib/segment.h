@@ -20,12 +20,14 @@
 
 struct rill_partition;
 struct rill_file_cache;
+struct rill_batch_cache;
 
 /* Shared, read-mostly context of a store that lower layers need. */
 typedef struct rill_env {
 	const rill_io *io;            /* the I/O table */
 	rill_logger logger;           /* log callback */
 	struct rill_file_cache *cache;/* bounded descriptors and maps */
+	struct rill_batch_cache *batch_cache; /* checked copies of batches */
 	bool readonly;                /* opened with RILL_OPEN_READONLY */
 	bool repair;                  /* cut at corruption instead of failing */
 } rill_env;

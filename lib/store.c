@@ -295,9 +295,20 @@ int rill_store_open(rill_store **out, const char *path, const rill_options *opti
 	rill_options defaults = RILL_OPTIONS_INIT;
 	if (options == NULL)
 		options = &defaults;
-	if (options->version != RILL_OPTIONS_VERSION)
-		return rill__error(RILL_EVERSION, "rill_options version %u, expected %u", options->version,
-		                   RILL_OPTIONS_VERSION);
+	/* Version 1 ended before batch_cache_bytes: not read from it. */
+	if (options->version < 1 || options->version > RILL_OPTIONS_VERSION)
+		return rill__error(RILL_EVERSION, "rill_options version %u, expected 1 to %u",
+		                   options->version, RILL_OPTIONS_VERSION);
+	int64_t batch_cache_bytes = options->version >= 2 ? options->batch_cache_bytes : 0;
+	if (batch_cache_bytes < -1)
+		return rill__error(RILL_EINVAL, "batch_cache_bytes %" PRId64 ": 0 (default), -1 (none) or a size",
+		                   batch_cache_bytes);
+	if (batch_cache_bytes == 0)
+		batch_cache_bytes = RILL_BATCH_CACHE_DEFAULT;
+	if (batch_cache_bytes == -1)
+		batch_cache_bytes = 0;
+	if ((uint64_t)batch_cache_bytes > SIZE_MAX / 2)
+		return rill__error(RILL_EINVAL, "batch_cache_bytes %" PRId64 " is too large", batch_cache_bytes);
 	if ((options->flags & ~(RILL_OPEN_READONLY | RILL_OPEN_NOCREATE)) != 0)
 		return rill__error(RILL_EINVAL, "unknown store open flags 0x%x", options->flags);
 	if (options->max_open_files < 0)
@@ -323,6 +334,7 @@ int rill_store_open(rill_store **out, const char *path, const rill_options *opti
 	store->env.repair = options->repair != 0;
 	store->path = rill__strdup(path);
 	bool cache_ready = false;
+	bool batch_cache_ready = false;
 	if (store->path == NULL) {
 		rc = rill__error(RILL_ENOMEM, "cannot allocate the store");
 		goto fail;
@@ -333,6 +345,11 @@ int rill_store_open(rill_store **out, const char *path, const rill_options *opti
 		goto fail;
 	cache_ready = true;
 	store->env.cache = &store->cache;
+	rc = rill__batch_cache_init(&store->batch_cache, (size_t)batch_cache_bytes);
+	if (rc != 0)
+		goto fail;
+	batch_cache_ready = true;
+	store->env.batch_cache = &store->batch_cache;
 
 	rc = ensure_directory(io, path, options->flags);
 	if (rc != 0)
@@ -407,6 +424,8 @@ fail:
 			io->close(io->ctx, store->lock_fd);
 		if (cache_ready)
 			rill__file_cache_destroy(&store->cache);
+		if (batch_cache_ready)
+			rill__batch_cache_destroy(&store->batch_cache);
 		store_free(store);
 		rill__error(rc, "%s", msg);
 	}
@@ -468,6 +487,7 @@ int rill_store_close(rill_store *store)
 	if (store->lock_fd >= 0)
 		io->close(io->ctx, store->lock_fd);
 	rill__file_cache_destroy(&store->cache);
+	rill__batch_cache_destroy(&store->batch_cache);
 	store_free(store);
 	if (rc != 0)
 		rill__error(rc, "%s", msg);
@@ -795,6 +815,12 @@ int rill_store_stats_get(rill_store_stats *out, rill_store *store)
 	out->open_files = store->cache.open_count;
 	pthread_mutex_unlock(&store->cache.lock);
 	out->clean_open = store->clean_open;
+	rill_batch_cache_stats bc;
+	rill__batch_cache_stats(&store->batch_cache, &bc);
+	out->batch_cache_bytes = bc.bytes;
+	out->batch_cache_batches = bc.entries;
+	out->batch_cache_hits = bc.hits;
+	out->batch_cache_misses = bc.misses;
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #ifndef RILL_STORE_H
 #define RILL_STORE_H
 
+#include "batch_cache.h"
 #include "partition.h"
 
 #define RILL_STORE_MARKER "STORE"
@@ -47,6 +48,7 @@ struct rill_reader {
 	rill_reader_state st;         /* segment and position */
 	uint64_t position;            /* next offset to return */
 	rill_batch_decoder *decoder;
+	rill_cached_batch *cached;    /* the batch cache's entry the decoder is in */
 	bool in_batch;                /* decoder holds a batch */
 	uint64_t batch_size;          /* total size of that batch */
 	uint64_t batch_next_base;     /* offset after that batch */
@@ -63,6 +65,7 @@ struct rill_store {
 	char *path;
 	rill_env env;
 	rill_file_cache cache;
+	rill_batch_cache batch_cache;
 	rill_io io;                   /* copy of the host's table */
 	int lock_fd;                  /* -1 for read-only */
 	bool clean_open;

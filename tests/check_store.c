@@ -1085,45 +1085,61 @@ static uint64_t cc_rand(uint64_t *state)
 	return x * 0x2545F4914F6CDD1DULL;
 }
 
-/* A producer that appends `count` single records "id:seq" to partition 0
- * and, done, counts itself out of `running`. */
+/* A producer that appends `count` records "id:seq" to partition 0,
+ * `per_call` to a batch, and, done, counts itself out of `running`. */
 typedef struct cc_writer {
 	rill_topic *topic;
 	int id;
 	int count;
 	atomic_int *running;
 	int failures;
+	int per_call;
 } cc_writer;
+
+enum { CC_PER_CALL_MAX = 32 };
 
 static void *cc_writer_main(void *argp)
 {
 	cc_writer *a = argp;
-	char key[32], value[64];
+	char key[32], values[CC_PER_CALL_MAX][64];
+	rill_record recs[CC_PER_CALL_MAX];
 	snprintf(key, sizeof(key), "writer-%d", a->id);
-	for (int i = 0; i < a->count; i++) {
-		snprintf(value, sizeof(value), "%d:%d", a->id, i);
-		rill_record r = {.key = key, .key_len = strlen(key), .value = value,
-		                 .value_len = strlen(value), .timestamp_ms = RILL_TIMESTAMP_NOW};
-		int rc = rill_append(NULL, a->topic, 0, &r, 1, 0);
+	for (int i = 0; i < a->count;) {
+		int n = 0;
+		for (; n < a->per_call && i + n < a->count; n++) {
+			snprintf(values[n], sizeof(values[n]), "%d:%d", a->id, i + n);
+			recs[n] = (rill_record){.key = key, .key_len = strlen(key), .value = values[n],
+			                        .value_len = strlen(values[n]), .timestamp_ms = RILL_TIMESTAMP_NOW};
+		}
+		int rc = rill_append(NULL, a->topic, 0, recs, (size_t)n, 0);
 		if (rc != 0) {
 			fprintf(stderr, "writer %d: append %d -> %s: %s\n", a->id, i, rill_strerror(rc), rill_errmsg());
 			a->failures++;
 			break;
 		}
+		i += n;
 	}
 	atomic_fetch_sub(a->running, 1);
 	return NULL;
 }
 
-/* n writers on t, each appending per_writer records; `running` counts
- * them down as they finish. */
+/* n writers on t, each appending per_writer records, per_call to a
+ * batch; `running` counts them down as they finish. */
+static void cc_start_batch_writers(cc_writer *wa, pthread_t *wt, int n, rill_topic *t, int per_writer,
+                                   int per_call, atomic_int *running)
+{
+	ck_assert_int_le(per_call, CC_PER_CALL_MAX);
+	for (int i = 0; i < n; i++) {
+		wa[i] = (cc_writer){t, i, per_writer, running, 0, per_call};
+		ck_assert_int_eq(pthread_create(&wt[i], NULL, cc_writer_main, &wa[i]), 0);
+	}
+}
+
+/* The same, one record per batch. */
 static void cc_start_writers(cc_writer *wa, pthread_t *wt, int n, rill_topic *t, int per_writer,
                              atomic_int *running)
 {
-	for (int i = 0; i < n; i++) {
-		wa[i] = (cc_writer){t, i, per_writer, running, 0};
-		ck_assert_int_eq(pthread_create(&wt[i], NULL, cc_writer_main, &wa[i]), 0);
-	}
+	cc_start_batch_writers(wa, wt, n, t, per_writer, 1, running);
 }
 
 static void cc_join_writers(cc_writer *wa, pthread_t *wt, int n)
@@ -1509,10 +1525,16 @@ START_TEST(test_concurrent_retention)
 }
 END_TEST
 
-static void point_reads_under_retention(int max_open_files)
+/* per_call > 1: reads land inside batches, through a batch cache of
+ * batch_cache_bytes (small: entries evicted while readers hold them). */
+static void point_reads_under_retention(int max_open_files, int per_call, int64_t batch_cache_bytes)
 {
 	uint64_t seed = cc_seed("point reads under retention");
-	rill_store *s = open_store_files(max_open_files);
+	rill_store *s = NULL;
+	rill_options opt = RILL_OPTIONS_INIT;
+	opt.max_open_files = max_open_files;
+	opt.batch_cache_bytes = batch_cache_bytes;
+	OK(rill_store_open(&s, store_path, &opt));
 	rill_config c = small_config("os");
 	OK(rill_config_set(&c, "segment.bytes", "4096"));
 	OK(rill_config_set(&c, "index.interval.bytes", "256"));
@@ -1532,7 +1554,7 @@ static void point_reads_under_retention(int max_open_files)
 		ck_assert_int_eq(pthread_create(&pt[i], NULL, cc_point_main, &pa[i]), 0);
 	}
 	ck_assert_int_eq(pthread_create(&rt, NULL, cc_retainer_main, &ra), 0);
-	cc_start_writers(wa, wt, WRITERS, t, PER_WRITER, &running);
+	cc_start_batch_writers(wa, wt, WRITERS, t, PER_WRITER, per_call, &running);
 	cc_join_writers(wa, wt, WRITERS);
 	pthread_join(rt, NULL);
 	ck_assert_int_eq(ra.failures, 0);
@@ -1545,8 +1567,16 @@ static void point_reads_under_retention(int max_open_files)
 	}
 	ck_assert_uint_gt(hits, 0);
 	ck_assert_uint_gt(ra.moved, 0);
-	fprintf(stderr, "point reads (max_open_files %d): %" PRIu64 " hits, %" PRIu64 " RILL_ERANGE, %" PRIu64
-	        " segments deleted\n", max_open_files, hits, ranges, ra.moved);
+	rill_store_stats ss;
+	OK(rill_store_stats_get(&ss, s));
+	fprintf(stderr, "point reads (max_open_files %d, %d per batch): %" PRIu64 " hits, %" PRIu64
+	        " RILL_ERANGE, %" PRIu64 " segments deleted; batch cache %" PRIu64 " hits, %" PRIu64
+	        " misses, %" PRIu64 " bytes\n", max_open_files, per_call, hits, ranges, ra.moved,
+	        ss.batch_cache_hits, ss.batch_cache_misses, ss.batch_cache_bytes);
+	if (per_call > 1) {
+		ck_assert_uint_gt(ss.batch_cache_hits, 0);
+		ck_assert_uint_le(ss.batch_cache_bytes, (uint64_t)batch_cache_bytes);
+	}
 	/* The background thread retains on: stop retention by size first. */
 	OK(rill_topic_alter(t, "retention.bytes", "-1"));
 	rill_partition_stats st;
@@ -1560,7 +1590,13 @@ static void point_reads_under_retention(int max_open_files)
 
 START_TEST(test_concurrent_point_reads_under_retention)
 {
-	point_reads_under_retention(0);
+	point_reads_under_retention(0, 1, 0);
+}
+END_TEST
+
+START_TEST(test_concurrent_point_reads_into_batches_small_batch_cache)
+{
+	point_reads_under_retention(0, 20, 8 << 10);
 }
 END_TEST
 
@@ -1804,7 +1840,7 @@ END_TEST
 
 START_TEST(test_concurrent_point_reads_small_file_cache)
 {
-	point_reads_under_retention(2);
+	point_reads_under_retention(2, 1, 0);
 }
 END_TEST
 
@@ -2163,6 +2199,7 @@ Suite *store_suite(void)
 	tcase_add_test(cc, test_concurrent_delete_records);
 	tcase_add_test(cc, test_concurrent_point_reads_under_retention);
 	tcase_add_test(cc, test_concurrent_point_reads_small_file_cache);
+	tcase_add_test(cc, test_concurrent_point_reads_into_batches_small_batch_cache);
 	tcase_add_test(cc, test_concurrent_alter);
 	tcase_add_test(cc, test_concurrent_reader_churn_small_file_cache);
 	tcase_add_test(cc, test_concurrent_verify_under_retention);

@@ -13,7 +13,11 @@
  *   3. when the copy decodes, re-encodes its records and decodes them again
  *      (a round-trip oracle): every field must match, and for a plain
  *      uncompressed CreateTime batch the re-encoding must be byte-identical
- *      to the input, since every value has exactly one encoding.
+ *      to the input, since every value has exactly one encoding;
+ *   4. the batch cache's path (copy the section, check every record noting
+ *      where each starts) accepts exactly what the plain decoder accepts,
+ *      and a decode started at any record from the noted starts gives that
+ *      record as the plain decoder gave it.
  * RILL_ASSERT aborts in these builds, so a broken invariant is a crash.
  *
  * Builds (see tests/tests.mk and fuzz_util.h): `make fuzz` (libFuzzer),
@@ -78,6 +82,54 @@ static int collect(rill_batch_decoder *dec, const uint8_t *batch, size_t size,
 	return 0;
 }
 
+static void expect_same_record(const rill_record *a, const rill_record *b)
+{
+	fuzz_check(a->offset == b->offset, "offset");
+	fuzz_check(a->timestamp_ms == b->timestamp_ms, "timestamp");
+	expect_same_bytes(a->key, a->key_len, b->key, b->key_len, "key");
+	expect_same_bytes(a->value, a->value_len, b->value, b->value_len, "value");
+	fuzz_check(a->header_count == b->header_count, "header count");
+	for (size_t j = 0; j < a->header_count; j++) {
+		expect_same_bytes(a->headers[j].name, a->headers[j].name_len,
+		                  b->headers[j].name, b->headers[j].name_len, "header name");
+		expect_same_bytes(a->headers[j].value, a->headers[j].value_len,
+		                  b->headers[j].value, b->headers[j].value_len, "header value");
+	}
+}
+
+/* The batch cache's copy and record starts (see lib/batch_cache.c): 0 or
+ * the decoder's error, like rill__batch_check_records. With `records`
+ * (the plain decoder's), every record read from its noted start must be
+ * the same record. */
+static int cache_path(const uint8_t *batch, size_t size, const rill_batch_header *h,
+                      const rill_record *records, size_t count)
+{
+	static rill_batch_decoder *dec;
+	if (dec == NULL)
+		fuzz_check(rill__batch_decoder_new(&dec) == 0, "decoder");
+	uint8_t *section = malloc(h->records_size > 0 ? h->records_size : 1);
+	uint32_t *starts = malloc(h->record_count * sizeof(uint32_t) + 1);
+	if (section == NULL || starts == NULL) {
+		free(section);
+		free(starts);
+		return RILL_ENOMEM;
+	}
+	int rc = rill__batch_decoder_start_copy(dec, batch, size, h, section);
+	if (rc == 0)
+		rc = rill__batch_decoder_note_starts(dec, starts);
+	for (size_t i = 0; rc == 0 && records != NULL && i < count; i++) {
+		rill__batch_decoder_start_at(dec, h, section, (uint32_t)i, starts[i]);
+		rill_record r;
+		fuzz_check(rill__batch_decoder_next(dec, &r) == 0, "record from its noted start");
+		expect_same_record(&records[i], &r);
+		if (i + 1 == count)
+			fuzz_check(rill__batch_decoder_next(dec, &r) == RILL_EAGAIN, "end after the last start");
+	}
+	free(section);
+	free(starts);
+	return rc;
+}
+
 static void round_trip(const uint8_t *batch, size_t size, const rill_batch_header *h)
 {
 	static rill_batch_encoder *enc;
@@ -96,6 +148,8 @@ static void round_trip(const uint8_t *batch, size_t size, const rill_batch_heade
 	if (collect(dec_a, batch, size, &records, &headers, &count) != 0)
 		goto done;
 	fuzz_check(count == h->record_count, "record count");
+	int cached = cache_path(batch, size, h, records, count);
+	fuzz_check(cached == 0 || cached == RILL_ENOMEM, "cache path refused a batch that decodes");
 
 	rill_batch_params params = {
 		.compression = codec == 4 ? RILL_COMPRESSION_ZSTD : RILL_COMPRESSION_NONE,
@@ -125,17 +179,7 @@ static void round_trip(const uint8_t *batch, size_t size, const rill_batch_heade
 		const rill_record *a = &records[i];
 		rill_record b;
 		fuzz_check(rill__batch_decoder_next(dec_b, &b) == 0, "re-decode");
-		fuzz_check(a->offset == b.offset, "offset");
-		fuzz_check(a->timestamp_ms == b.timestamp_ms, "timestamp");
-		expect_same_bytes(a->key, a->key_len, b.key, b.key_len, "key");
-		expect_same_bytes(a->value, a->value_len, b.value, b.value_len, "value");
-		fuzz_check(a->header_count == b.header_count, "header count");
-		for (size_t j = 0; j < a->header_count; j++) {
-			expect_same_bytes(a->headers[j].name, a->headers[j].name_len,
-			                  b.headers[j].name, b.headers[j].name_len, "header name");
-			expect_same_bytes(a->headers[j].value, a->headers[j].value_len,
-			                  b.headers[j].value, b.headers[j].value_len, "header value");
-		}
+		expect_same_record(a, &b);
 	}
 	rill_record end;
 	fuzz_check(rill__batch_decoder_next(dec_b, &end) == RILL_EAGAIN, "re-decode end");
@@ -183,6 +227,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (parsed == 0 && h.records_size <= FUZZ_RECORDS_SIZE_MAX) {
 			int rc = rill__batch_check_records(dec, batch, size);
 			fuzz_check(rc == 0 || rc == RILL_ECORRUPT, "check_records code");
+			/* 4. the cache's checks agree (records compared in 3) */
+			int cached = cache_path(batch, size, &h, NULL, 0);
+			fuzz_check(cached == RILL_ENOMEM || (cached == 0) == (rc == 0),
+			           "the cache path and the decoder disagree");
 			/* 3. what decodes must survive a round trip */
 			if (rc == 0 && h.record_count <= FUZZ_ORACLE_RECORDS_MAX)
 				round_trip(batch, size, &h);

@@ -1,0 +1,86 @@
+/*
+ * batch_cache.h — checked, decoded copies of record batches, for reads that
+ * land in the middle of a batch. See batch_cache.c for the design.
+ */
+#ifndef RILL_BATCH_CACHE_H
+#define RILL_BATCH_CACHE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "batch.h"
+
+/* One cached batch, in the cache's arena: the struct, then the record
+ * starts, then the records section. Immutable while linked: readers use it
+ * without the cache lock, holding a reference. */
+typedef struct rill_cached_batch {
+	/* key: the same three fields name the same bytes */
+	uint64_t partition_key;
+	uint64_t base_offset;
+	uint64_t checksum;
+	rill_batch_header header;     /* records_size: bytes of `section` */
+	uint64_t stored_size;         /* the batch's bytes in the log */
+	uint32_t *record_starts;      /* record i begins at section + record_starts[i] */
+	uint8_t *section;             /* the records section, decompressed */
+	/* cache state (cache lock) */
+	size_t start;                 /* position in the arena */
+	size_t size;                  /* bytes it takes there */
+	_Atomic int refs;             /* readers holding it, or the reader filling it;
+	                               * raised under the lock, dropped without it */
+	bool linked;                  /* in the table: readers can find it */
+	struct rill_cached_batch *hash_next;
+	struct rill_cached_batch *prev, *next; /* every entry in the arena, by position */
+} rill_cached_batch;
+
+typedef struct rill_batch_cache {
+	pthread_mutex_t lock;
+	rill_cached_batch **buckets;  /* NULL: the cache is off */
+	size_t bucket_mask;
+	uint8_t *arena;               /* capacity bytes, mapped at init, touched as used */
+	size_t capacity;
+	void *mapping;                /* the arena's mapping (aligned inside) */
+	size_t mapping_size;
+	rill_cached_batch *first, *last; /* entries by position */
+	size_t cursor;                /* where the next entry goes */
+	rill_cached_batch *after;     /* first entry at or past the cursor, or NULL */
+	uint64_t bytes;               /* of linked entries */
+	uint64_t entries;             /* linked entries */
+	uint64_t hits, misses, evictions;
+} rill_batch_cache;
+
+/* capacity 0: off (every call below is then a cheap no-op or a miss). */
+int rill__batch_cache_init(rill_batch_cache *cache, size_t capacity);
+/* Unmaps the arena; no entry may be held by a reader. */
+void rill__batch_cache_destroy(rill_batch_cache *cache);
+
+static inline bool rill__batch_cache_enabled(const rill_batch_cache *cache)
+{
+	return cache != NULL && cache->buckets != NULL;
+}
+
+/* The entry for this batch with a reference taken, or NULL (a miss). */
+rill_cached_batch *rill__batch_cache_get(rill_batch_cache *cache, uint64_t partition_key,
+                                         uint64_t base_offset, uint64_t checksum);
+/* Room for an entry holding the batch with header `h` (key fields and
+ * header filled, arrays placed, not linked, held by the caller), evicting
+ * the oldest entries to make it. NULL when the batch is too large to cache
+ * (above an eighth of the capacity) or held entries leave no room: the
+ * caller reads it uncached. */
+rill_cached_batch *rill__batch_cache_reserve(rill_batch_cache *cache, uint64_t partition_key,
+                                             const rill_batch_header *h, uint64_t stored_size);
+/* Give back a reserved entry that was not filled (the batch was corrupt
+ * or memory short). */
+void rill__batch_cache_discard(rill_batch_cache *cache, rill_cached_batch *entry);
+/* Link a filled entry; returns it with a reference for the caller, or,
+ * when another reader inserted the same batch first, that entry (with a
+ * reference) after discarding this one. */
+rill_cached_batch *rill__batch_cache_insert(rill_batch_cache *cache, rill_cached_batch *entry);
+/* Drop a reference from get or insert. */
+void rill__batch_cache_release(rill_batch_cache *cache, rill_cached_batch *entry);
+
+typedef struct rill_batch_cache_stats {
+	uint64_t bytes, entries, hits, misses, evictions;
+} rill_batch_cache_stats;
+void rill__batch_cache_stats(rill_batch_cache *cache, rill_batch_cache_stats *out);
+
+#endif /* RILL_BATCH_CACHE_H */

@@ -1,0 +1,545 @@
+/*
+ * check_batch_cache.c — the batch cache (lib/batch_cache.c) through the
+ * public API: a reader that seeks into the middle of a batch gets exactly
+ * the records it gets without the cache, the cache stays within its
+ * capacity, an entry a reader holds survives eviction, a corrupt batch is
+ * never cached, a topic deleted and created again never reads the old
+ * topic's records, and warm point reads allocate nothing.
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "rill.h"
+#include "test_util.h"
+
+Suite *batch_cache_suite(void);
+
+#define OK(x)                                                                            \
+	do {                                                                                 \
+		int rc_ = (x);                                                                   \
+		ck_assert_msg(rc_ == 0, "%s -> %s: %s", #x, rill_strerror(rc_), rill_errmsg()); \
+	} while (0)
+#define FAILS(x, code)                                                                     \
+	do {                                                                                   \
+		int rc_ = (x);                                                                     \
+		ck_assert_msg(rc_ == (code), "%s -> %d (%s), expected %s: %s", #x, rc_,            \
+		              rill_strerror(rc_), rill_errmsg(), rill_strerror(code));             \
+	} while (0)
+
+static char dir[512];
+static char store_path[600];
+
+static void setup(void)
+{
+	tu_tempdir(dir, sizeof(dir), "bcache");
+	snprintf(store_path, sizeof(store_path), "%s/s", dir);
+}
+
+static void teardown(void)
+{
+	tu_rmrf(dir);
+}
+
+static rill_store *open_cached(int64_t batch_cache_bytes)
+{
+	rill_store *s = NULL;
+	rill_options o = RILL_OPTIONS_INIT;
+	o.batch_cache_bytes = batch_cache_bytes;
+	OK(rill_store_open(&s, store_path, &o));
+	return s;
+}
+
+static rill_topic *create_topic(rill_store *s, const char *name, const char *compression,
+                                const char *timestamp_type)
+{
+	rill_config c;
+	rill_config_init(&c);
+	OK(rill_config_set(&c, "segment.bytes", "1048576"));
+	OK(rill_config_set(&c, "index.interval.bytes", "4096"));
+	OK(rill_config_set(&c, "durability", "os"));
+	OK(rill_config_set(&c, "compression.type", compression));
+	OK(rill_config_set(&c, "message.timestamp.type", timestamp_type));
+	OK(rill_topic_create(s, name, 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, name));
+	return t;
+}
+
+/* Record i of stream `seed`: key, value and a header every third record,
+ * each derived from (seed, i). */
+typedef struct gen {
+	char key[16];
+	char value[256];
+	char hvalue[24];
+	rill_header header;
+	rill_record rec;
+} gen;
+
+static void make(gen *g, uint64_t seed, uint64_t i)
+{
+	memset(g, 0, sizeof(*g));
+	snprintf(g->key, sizeof(g->key), "k%" PRIu64, i % 7);
+	size_t len = (size_t)((i * 13 + seed) % 200) + 1;
+	tu_fill(g->value, len, seed, i);
+	snprintf(g->hvalue, sizeof(g->hvalue), "h%" PRIu64 "-%" PRIu64, seed, i);
+	g->header = (rill_header){"hdr", 3, g->hvalue, strlen(g->hvalue)};
+	g->rec.key = g->key;
+	g->rec.key_len = strlen(g->key);
+	g->rec.value = g->value;
+	g->rec.value_len = len;
+	g->rec.headers = i % 3 == 0 ? &g->header : NULL;
+	g->rec.header_count = i % 3 == 0 ? 1 : 0;
+	g->rec.timestamp_ms = 1700000000000LL + (int64_t)i;
+}
+
+static void append_stream(rill_topic *t, uint64_t seed, uint64_t count, size_t per_batch)
+{
+	gen *g = calloc(per_batch, sizeof(*g));
+	rill_record *recs = calloc(per_batch, sizeof(*recs));
+	for (uint64_t i = 0; i < count;) {
+		size_t n = 0;
+		for (; n < per_batch && i + n < count; n++) {
+			make(&g[n], seed, i + n);
+			recs[n] = g[n].rec;
+			if (recs[n].headers != NULL)
+				recs[n].headers = &g[n].header;
+		}
+		OK(rill_append(NULL, t, 0, recs, n, 0));
+		i += n;
+	}
+	free(g);
+	free(recs);
+}
+
+/* `got` is record i of stream `seed` (log_append: timestamps are the
+ * batch's, not checked). */
+static void check(const rill_record *got, uint64_t seed, uint64_t i, bool log_append)
+{
+	gen g;
+	make(&g, seed, i);
+	ck_assert_uint_eq(got->offset, i);
+	if (!log_append)
+		ck_assert_int_eq(got->timestamp_ms, g.rec.timestamp_ms);
+	ck_assert_uint_eq(got->key_len, g.rec.key_len);
+	ck_assert(memcmp(got->key, g.rec.key, g.rec.key_len) == 0);
+	ck_assert_uint_eq(got->value_len, g.rec.value_len);
+	ck_assert_msg(memcmp(got->value, g.rec.value, g.rec.value_len) == 0, "value of record %" PRIu64, i);
+	ck_assert_uint_eq(got->header_count, g.rec.header_count);
+	if (g.rec.header_count == 1) {
+		ck_assert_uint_eq(got->headers[0].value_len, g.header.value_len);
+		ck_assert(memcmp(got->headers[0].value, g.header.value, g.header.value_len) == 0);
+	}
+}
+
+static rill_store_stats stats_of(rill_store *s)
+{
+	rill_store_stats st;
+	OK(rill_store_stats_get(&st, s));
+	return st;
+}
+
+/* Seek to `target`, read `n` records one at a time (into the next batch
+ * when the batch ends first) and check them. */
+static void seek_and_check(rill_reader *r, uint64_t seed, uint64_t target, int n, uint64_t end,
+                           bool log_append)
+{
+	OK(rill_reader_seek(r, target));
+	for (int k = 0; k < n && target + (uint64_t)k < end; k++) {
+		rill_record rec;
+		OK(rill_reader_next(r, &rec));
+		check(&rec, seed, target + (uint64_t)k, log_append);
+	}
+}
+
+/* Random seeks, then a few records each, read the same with the cache as
+ * without it; every seek past a batch's first record goes through it. */
+static void same_with_and_without(const char *compression, const char *timestamp_type)
+{
+	enum { RECORDS = 5000, PER_BATCH = 100, SEEKS = 2000 };
+	bool log_append = strcmp(timestamp_type, "LogAppendTime") == 0;
+	uint64_t seed = tu_seed("batch cache same reads");
+	rill_store *s = open_cached(0);
+	rill_topic *t = create_topic(s, "t", compression, timestamp_type);
+	append_stream(t, seed, RECORDS, PER_BATCH);
+	for (int pass = 0; pass < 2; pass++) {
+		/* pass 0 with the cache (default size), pass 1 without */
+		rill_reader *r = NULL;
+		OK(rill_reader_open(&r, t, 0, 0));
+		uint64_t rng = seed;
+		uint64_t mid_batch = 0;
+		for (int i = 0; i < SEEKS; i++) {
+			uint64_t target = tu_rand(&rng) % RECORDS;
+			mid_batch += target % PER_BATCH != 0;
+			seek_and_check(r, seed, target, 1 + (int)(tu_rand(&rng) % 3), RECORDS, log_append);
+		}
+		/* bulk reads from the middle of a batch to the log end */
+		OK(rill_reader_seek(r, PER_BATCH / 2));
+		rill_record recs[64];
+		size_t n = 0;
+		for (uint64_t i = PER_BATCH / 2; i < RECORDS; i += n) {
+			OK(rill_reader_read(r, recs, 64, &n));
+			for (size_t k = 0; k < n; k++)
+				check(&recs[k], seed, i + k, log_append);
+		}
+		FAILS(rill_reader_next(r, &recs[0]), RILL_EAGAIN);
+		rill_reader_close(r);
+		rill_store_stats st = stats_of(s);
+		if (pass == 0) {
+			/* every batch fits (100 records of ~100 bytes, 32 MiB) */
+			ck_assert_uint_le(st.batch_cache_misses, RECORDS / PER_BATCH);
+			ck_assert_uint_eq(st.batch_cache_batches, st.batch_cache_misses);
+			ck_assert_uint_eq(st.batch_cache_hits + st.batch_cache_misses, mid_batch + 1);
+			ck_assert_uint_gt(st.batch_cache_bytes, 0);
+			ck_assert_uint_le(st.batch_cache_bytes, (uint64_t)RILL_BATCH_CACHE_DEFAULT);
+		} else {
+			ck_assert_uint_eq(st.batch_cache_hits + st.batch_cache_misses, 0);
+			ck_assert_uint_eq(st.batch_cache_bytes, 0);
+		}
+		rill_topic_close(t);
+		OK(rill_store_close(s));
+		s = open_cached(-1);
+		OK(rill_topic_open(&t, s, "t"));
+	}
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+
+START_TEST(test_cache_reads_as_uncached_plain)
+{
+	same_with_and_without("none", "CreateTime");
+}
+END_TEST
+
+START_TEST(test_cache_reads_as_uncached_zstd)
+{
+	same_with_and_without("zstd", "CreateTime");
+}
+END_TEST
+
+START_TEST(test_cache_reads_as_uncached_log_append_time)
+{
+	same_with_and_without("zstd", "LogAppendTime");
+}
+END_TEST
+
+/* A small cache: it stays within its capacity, evicts, and an entry a
+ * reader is inside stays readable after it was evicted. */
+START_TEST(test_cache_bounded_and_held_entries_survive_eviction)
+{
+	enum { RECORDS = 8000, PER_BATCH = 40, CAPACITY = 64 << 10 };
+	uint64_t seed = tu_seed("batch cache bounded");
+	rill_store *s = open_cached(CAPACITY);
+	rill_topic *t = create_topic(s, "t", "none", "CreateTime");
+	append_stream(t, seed, RECORDS, PER_BATCH);
+	rill_reader *holder = NULL, *churn = NULL;
+	OK(rill_reader_open(&holder, t, 0, 0));
+	OK(rill_reader_open(&churn, t, 0, 0));
+	uint64_t rng = seed;
+	for (int round = 0; round < 50; round++) {
+		/* the holder stops inside a batch, its records pointing into
+		 * the cache... */
+		uint64_t base = (tu_rand(&rng) % (RECORDS / PER_BATCH)) * PER_BATCH;
+		rill_record first;
+		OK(rill_reader_seek(holder, base + 1));
+		OK(rill_reader_next(holder, &first));
+		check(&first, seed, base + 1, false);
+		/* ...while the other reader fills the cache many times over */
+		for (int i = 0; i < 100; i++) {
+			uint64_t target = tu_rand(&rng) % RECORDS;
+			seek_and_check(churn, seed, target | 1, 1, RECORDS, false);
+			rill_store_stats st = stats_of(s);
+			ck_assert_uint_le(st.batch_cache_bytes, CAPACITY);
+		}
+		check(&first, seed, base + 1, false); /* still valid: no call on holder */
+		for (uint64_t i = base + 2; i < base + PER_BATCH; i++) {
+			rill_record rec;
+			OK(rill_reader_next(holder, &rec));
+			check(&rec, seed, i, false);
+		}
+	}
+	rill_store_stats st = stats_of(s);
+	ck_assert_uint_gt(st.batch_cache_misses, RECORDS / PER_BATCH); /* evicted, read again */
+	ck_assert_uint_gt(st.batch_cache_hits, 0);
+	ck_assert_uint_gt(st.batch_cache_batches, 0);
+	rill_reader_close(holder);
+	rill_reader_close(churn);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+/* A batch above an eighth of the capacity is read in place, not cached. */
+START_TEST(test_cache_skips_batches_too_large)
+{
+	uint64_t seed = tu_seed("batch cache large");
+	rill_store *s = open_cached(64 << 10);
+	rill_topic *t = create_topic(s, "t", "none", "CreateTime");
+	append_stream(t, seed, 1000, 200); /* ~20 KB batches */
+	rill_reader *r = NULL;
+	OK(rill_reader_open(&r, t, 0, 0));
+	for (uint64_t target = 1; target < 1000; target += 37)
+		seek_and_check(r, seed, target, 2, 1000, false);
+	rill_reader_close(r);
+	rill_store_stats st = stats_of(s);
+	ck_assert_uint_eq(st.batch_cache_batches, 0);
+	ck_assert_uint_eq(st.batch_cache_bytes, 0);
+	ck_assert_uint_eq(st.batch_cache_hits, 0);
+	ck_assert_uint_gt(st.batch_cache_misses, 0);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+/* Entries are keyed by content: a topic deleted and created again under
+ * the same name, with batches at the same offsets, reads its own
+ * records, never the cached ones of the topic before. */
+START_TEST(test_cache_recreated_topic_reads_its_own_records)
+{
+	rill_store *s = open_cached(0);
+	for (uint64_t seed = 1; seed <= 3; seed++) {
+		rill_topic *t = create_topic(s, "t", seed == 2 ? "zstd" : "none", "CreateTime");
+		append_stream(t, seed, 300, 100);
+		rill_reader *r = NULL;
+		OK(rill_reader_open(&r, t, 0, 0));
+		for (int i = 0; i < 2; i++) /* the second from the cache */
+			seek_and_check(r, seed, 150, 3, 300, false);
+		rill_reader_close(r);
+		rill_topic_close(t);
+		OK(rill_topic_delete(s, "t"));
+	}
+	rill_store_stats st = stats_of(s);
+	ck_assert_uint_eq(st.batch_cache_misses, 3);
+	ck_assert_uint_eq(st.batch_cache_hits, 3);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+/* A corrupt batch is reported at every read and never cached; its
+ * neighbours are read (and cached) as usual. */
+START_TEST(test_cache_never_holds_a_corrupt_batch)
+{
+	uint64_t seed = tu_seed("batch cache corrupt");
+	rill_store *s = open_cached(0);
+	rill_topic *t = create_topic(s, "t", "none", "CreateTime");
+	append_stream(t, seed, 300, 100);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	/* a byte in the middle of the second batch's records */
+	char path[800];
+	snprintf(path, sizeof(path), "%s/t/t-0/00000000000000000000.log", store_path);
+	int fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	off_t size = lseek(fd, 0, SEEK_END);
+	unsigned char byte;
+	ck_assert_int_eq(pread(fd, &byte, 1, size / 2), 1);
+	byte ^= 0x04;
+	ck_assert_int_eq(pwrite(fd, &byte, 1, size / 2), 1);
+	close(fd);
+
+	s = open_cached(0);
+	OK(rill_topic_open(&t, s, "t"));
+	rill_reader *r = NULL;
+	OK(rill_reader_open(&r, t, 0, 0));
+	for (int i = 0; i < 2; i++) {
+		FAILS(rill_reader_seek(r, 150) == 0 ? rill_reader_next(r, &(rill_record){0}) : -1,
+		      RILL_ECORRUPT);
+		ck_assert(strstr(rill_errmsg(), "checksum") != NULL);
+		ck_assert_uint_eq(stats_of(s).batch_cache_batches, 0);
+	}
+	seek_and_check(r, seed, 50, 2, 300, false);
+	seek_and_check(r, seed, 250, 2, 300, false);
+	ck_assert_uint_eq(stats_of(s).batch_cache_batches, 2);
+	rill_reader_close(r);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+/* A cached batch below the log start is gone for readers: RILL_ERANGE. */
+START_TEST(test_cache_does_not_outlive_the_log_start)
+{
+	uint64_t seed = tu_seed("batch cache log start");
+	rill_store *s = open_cached(0);
+	rill_topic *t = create_topic(s, "t", "none", "CreateTime");
+	append_stream(t, seed, 300, 100);
+	rill_reader *r = NULL;
+	OK(rill_reader_open(&r, t, 0, 0));
+	seek_and_check(r, seed, 150, 1, 300, false);
+	OK(rill_delete_records(t, 0, 200));
+	FAILS(rill_reader_seek(r, 150), RILL_ERANGE);
+	seek_and_check(r, seed, 250, 2, 300, false);
+	rill_reader_close(r);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+/* Point reads into the middle of batches allocate nothing once the
+ * reader is warm, hits or misses alike: the cache's entries live in an
+ * arena mapped at open, and a small cache misses all the time here. */
+START_TEST(test_cache_reads_allocate_nothing)
+{
+	enum { RECORDS = 3000, PER_BATCH = 100 };
+	uint64_t seed = tu_seed("batch cache allocations");
+	for (int small = 0; small < 2; small++) {
+		rill_store *s = open_cached(small ? 64 << 10 : 0);
+		rill_topic *t = create_topic(s, "t", "zstd", "CreateTime");
+		append_stream(t, seed, RECORDS, PER_BATCH);
+		rill_reader *r = NULL;
+		OK(rill_reader_open(&r, t, 0, 0));
+		/* Warm: every batch read through the cache, and in place from
+		 * its first record (a read running on into the next batch
+		 * does), which grows the decoder's buffer to the largest. */
+		for (uint64_t b = 0; b < RECORDS; b += PER_BATCH) {
+			seek_and_check(r, seed, b + 1, 1, RECORDS, false);
+			seek_and_check(r, seed, b, 1, RECORDS, false);
+		}
+		rill_store_stats before_st = stats_of(s);
+		uint64_t rng = seed;
+		rill_alloc_hook_state before, after;
+		rill__alloc_stats(&before);
+		for (int i = 0; i < 1000; i++)
+			seek_and_check(r, seed, tu_rand(&rng) % RECORDS, 2, RECORDS, false);
+		rill__alloc_stats(&after);
+		ck_assert_uint_eq(after.allocations, before.allocations);
+		rill_store_stats st = stats_of(s);
+		if (small)
+			ck_assert_uint_gt(st.batch_cache_misses, before_st.batch_cache_misses + 100);
+		else
+			ck_assert_uint_eq(st.batch_cache_misses, before_st.batch_cache_misses);
+		rill_reader_close(r);
+		rill_topic_close(t);
+		OK(rill_topic_delete(s, "t"));
+		OK(rill_store_close(s));
+	}
+}
+END_TEST
+
+/* Readers holding every entry leave no room: another reader's batch is
+ * read in place, uncached, and correctly. */
+START_TEST(test_cache_full_of_held_entries_reads_in_place)
+{
+	enum { RECORDS = 4000, PER_BATCH = 40, HOLDERS = 16 };
+	uint64_t seed = tu_seed("batch cache held");
+	rill_store *s = open_cached(64 << 10);
+	rill_topic *t = create_topic(s, "t", "none", "CreateTime");
+	append_stream(t, seed, RECORDS, PER_BATCH);
+	rill_reader *holders[HOLDERS];
+	for (int i = 0; i < HOLDERS; i++) {
+		OK(rill_reader_open(&holders[i], t, 0, 0));
+		seek_and_check(holders[i], seed, (uint64_t)i * PER_BATCH + 1, 1, RECORDS, false);
+	}
+	rill_store_stats st = stats_of(s);
+	ck_assert_uint_lt(st.batch_cache_batches, HOLDERS); /* 64 KiB hold ~12 */
+	rill_reader *r = NULL;
+	OK(rill_reader_open(&r, t, 0, 0));
+	for (uint64_t b = HOLDERS; b < HOLDERS + 10; b++)
+		seek_and_check(r, seed, b * PER_BATCH + 3, PER_BATCH, RECORDS, false);
+	/* the holders' records are intact, and the rest of their batches */
+	for (int i = 0; i < HOLDERS; i++)
+		for (uint64_t k = 2; k < PER_BATCH; k++) {
+			rill_record rec;
+			OK(rill_reader_next(holders[i], &rec));
+			check(&rec, seed, (uint64_t)i * PER_BATCH + k, false);
+		}
+	for (int i = 0; i < HOLDERS; i++)
+		rill_reader_close(holders[i]);
+	/* let go, the room is used again */
+	uint64_t before = stats_of(s).batch_cache_hits;
+	for (int i = 0; i < 2; i++)
+		seek_and_check(r, seed, 50 * PER_BATCH + 5, 1, RECORDS, false);
+	ck_assert_uint_eq(stats_of(s).batch_cache_hits, before + 1);
+	rill_reader_close(r);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+/* Out of memory while a batch is checked into the cache (the zstd
+ * context, a record's headers): RILL_ENOMEM, nothing cached, and the same
+ * read succeeds once memory is back. */
+START_TEST(test_cache_out_of_memory)
+{
+	uint64_t seed = tu_seed("batch cache oom");
+	rill_store *s = open_cached(0);
+	rill_topic *t = create_topic(s, "t", "zstd", "CreateTime");
+	append_stream(t, seed, 1000, 100);
+	uint64_t failed = 0;
+	for (uint64_t n = 1; n < 20; n++) {
+		rill_reader *r = NULL;
+		OK(rill_reader_open(&r, t, 0, 0));
+		uint64_t target = 100 * (n % 10) + 7;
+		OK(rill_reader_seek(r, target));
+		rill_record rec;
+		rill__alloc_fail_at(n, 1);
+		int rc = rill_reader_next(r, &rec);
+		rill__alloc_fail_at(0, 0);
+		ck_assert_msg(rc == 0 || rc == RILL_ENOMEM, "rc %d: %s", rc, rill_errmsg());
+		if (rc == RILL_ENOMEM) {
+			failed++;
+			OK(rill_reader_next(r, &rec));
+		}
+		check(&rec, seed, target, false);
+		rill_reader_close(r);
+	}
+	ck_assert_uint_gt(failed, 0);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+START_TEST(test_cache_options)
+{
+	rill_store *s = NULL;
+	rill_options o = RILL_OPTIONS_INIT;
+	o.batch_cache_bytes = -2;
+	FAILS(rill_store_open(&s, store_path, &o), RILL_EINVAL);
+	ck_assert(strstr(rill_errmsg(), "batch_cache_bytes") != NULL);
+	o.batch_cache_bytes = 0;
+	o.version = RILL_OPTIONS_VERSION + 1;
+	FAILS(rill_store_open(&s, store_path, &o), RILL_EVERSION);
+	/* A version 1 struct ends before batch_cache_bytes: not read, default. */
+	rill_options v1;
+	memset(&v1, 0, sizeof(v1));
+	v1.version = 1;
+	v1.batch_cache_bytes = -5; /* past the end of a real version 1 struct */
+	OK(rill_store_open(&s, store_path, &v1));
+	rill_topic *t = create_topic(s, "t", "none", "CreateTime");
+	append_stream(t, 1, 200, 100);
+	rill_reader *r = NULL;
+	OK(rill_reader_open(&r, t, 0, 0));
+	seek_and_check(r, 1, 150, 1, 200, false);
+	ck_assert_uint_eq(stats_of(s).batch_cache_batches, 1);
+	rill_reader_close(r);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+Suite *batch_cache_suite(void)
+{
+	Suite *s = suite_create("batch_cache");
+	TCase *tc = tcase_create("cache");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_cache_reads_as_uncached_plain);
+	tcase_add_test(tc, test_cache_reads_as_uncached_zstd);
+	tcase_add_test(tc, test_cache_reads_as_uncached_log_append_time);
+	tcase_add_test(tc, test_cache_bounded_and_held_entries_survive_eviction);
+	tcase_add_test(tc, test_cache_skips_batches_too_large);
+	tcase_add_test(tc, test_cache_recreated_topic_reads_its_own_records);
+	tcase_add_test(tc, test_cache_never_holds_a_corrupt_batch);
+	tcase_add_test(tc, test_cache_does_not_outlive_the_log_start);
+	tcase_add_test(tc, test_cache_reads_allocate_nothing);
+	tcase_add_test(tc, test_cache_full_of_held_entries_reads_in_place);
+	tcase_add_test(tc, test_cache_out_of_memory);
+	tcase_add_test(tc, test_cache_options);
+	suite_add_tcase(s, tc);
+	return s;
+}
