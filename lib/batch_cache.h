@@ -14,10 +14,10 @@
  * starts, then the records section. Immutable while linked: readers use it
  * without the cache lock, holding a reference. */
 typedef struct rill_cached_batch {
-	/* key: the same three fields name the same bytes */
-	uint64_t partition_key;
-	uint64_t base_offset;
-	uint64_t checksum;
+	/* key: where the batch is */
+	uint64_t segment_id;          /* the segment's cache_id */
+	uint64_t position;            /* of the batch in the segment */
+	uint64_t checksum;            /* what the batch there was (its header's) */
 	rill_batch_header header;     /* records_size: bytes of `section` */
 	uint64_t stored_size;         /* the batch's bytes in the log */
 	uint32_t *record_starts;      /* record i begins at section + record_starts[i] */
@@ -58,22 +58,26 @@ static inline bool rill__batch_cache_enabled(const rill_batch_cache *cache)
 	return cache != NULL && cache->buckets != NULL;
 }
 
-/* The entry for this batch with a reference taken, or NULL (a miss). */
-rill_cached_batch *rill__batch_cache_get(rill_batch_cache *cache, uint64_t partition_key,
-                                         uint64_t base_offset, uint64_t checksum);
+/* The entry for the batch at this place with a reference taken (a hit),
+ * or NULL. */
+rill_cached_batch *rill__batch_cache_get(rill_batch_cache *cache, uint64_t segment_id,
+                                         uint64_t position);
 /* Room for an entry holding the batch with header `h` (key fields and
  * header filled, arrays placed, not linked, held by the caller), evicting
  * the oldest entries to make it. NULL when the batch is too large to cache
  * (above an eighth of the capacity) or held entries leave no room: the
- * caller reads it uncached. */
-rill_cached_batch *rill__batch_cache_reserve(rill_batch_cache *cache, uint64_t partition_key,
-                                             const rill_batch_header *h, uint64_t stored_size);
+ * caller reads it uncached. Counts a miss either way. */
+rill_cached_batch *rill__batch_cache_reserve(rill_batch_cache *cache, uint64_t segment_id,
+                                             uint64_t position, const rill_batch_header *h,
+                                             uint64_t stored_size);
 /* Give back a reserved entry that was not filled (the batch was corrupt
  * or memory short). */
 void rill__batch_cache_discard(rill_batch_cache *cache, rill_cached_batch *entry);
 /* Link a filled entry; returns it with a reference for the caller, or,
  * when another reader inserted the same batch first, that entry (with a
- * reference) after discarding this one. */
+ * reference) after discarding this one. An entry at the same place with
+ * another checksum (bytes a writer process cut and wrote again, seen by a
+ * read-only store) is replaced. */
 rill_cached_batch *rill__batch_cache_insert(rill_batch_cache *cache, rill_cached_batch *entry);
 /* Drop a reference from get or insert. */
 void rill__batch_cache_release(rill_batch_cache *cache, rill_cached_batch *entry);

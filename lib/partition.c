@@ -265,6 +265,7 @@ static int apply_failed_marker(rill_partition *p)
 			atomic_store(&seg->sealed, false);
 			atomic_store(&seg->size, position);
 			atomic_store(&seg->synced_size, position);
+			rill__segment_renew_cache_id(seg); /* new bytes will follow at these positions */
 			seg->file_size = seg->prealloc_end = position;
 			seg->next_offset = durable;
 			rill__index_truncate(&seg->index, position);

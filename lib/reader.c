@@ -20,6 +20,13 @@
  * offsets from the index entry; a break in that chain is checked against
  * the batch checksum and reported as corruption, so a damaged header
  * cannot make the reader step over records.
+ *
+ * A seek that lands past the first record of a batch takes the batch from
+ * the store's batch cache (batch_cache.c), by its place: a checked copy
+ * whose record starts are noted, so the read costs one record, not the
+ * batch's checksum and the decode of every record before the target. Its
+ * records point into the cache until the next call, as others point into
+ * the mapping.
  */
 #include "store.h"
 
@@ -166,19 +173,77 @@ static int verified_batch(rill_reader *r, rill_segment *seg, uint64_t total, con
 	return 0;
 }
 
+/* Start decoding the cached batch `e` at the reader's position, which is
+ * inside it; the reader holds e's reference from here. */
+static void enter_cached(rill_reader *r, rill_cached_batch *e)
+{
+	uint64_t index = r->position - e->header.base_offset;
+	RILL_ASSERT(r->position >= e->header.base_offset && index < e->header.record_count);
+	rill__batch_decoder_start_at(r->decoder, &e->header, e->section, (uint32_t)index,
+	                             e->record_starts[index]);
+	r->cached = e;
+	r->batch_size = e->stored_size;
+	r->batch_next_base = e->header.base_offset + e->header.last_offset_delta + 1;
+	r->batch_decoded_to = r->position;
+	r->in_batch = true;
+}
+
 /*
- * Start the batch whose header is `h` at the reader's position, a record
- * after its first, from the batch cache: found there, or checked and
- * copied there now. RILL_EAGAIN: not cached (the cache is off or full of
- * held entries, the batch too large, memory short), read it in place.
+ * The batch at the reader's place, when the batch cache has it: its
+ * header is not even read from the log. The reader's position is past the
+ * first offset the chain of offsets expects there (a seek into a batch).
+ * 0: started in it; 1: it lies wholly before the position and was stepped
+ * over; RILL_EAGAIN: not cached, or not the batch the chain expects (a
+ * damaged index entry): the header path reads the log and sorts it out.
  */
-static int start_cached(rill_reader *r, rill_segment *seg, const rill_batch_header *h, uint64_t total)
+static int start_cached_at_place(rill_reader *r, rill_segment *seg, uint64_t end)
+{
+	rill_batch_cache *cache = r->partition->env->batch_cache;
+	uint64_t segment_id = atomic_load_explicit(&seg->cache_id, memory_order_relaxed);
+	rill_cached_batch *e = rill__batch_cache_get(cache, segment_id, r->st.pos);
+	if (e == NULL)
+		return RILL_EAGAIN;
+	const rill_batch_header *h = &e->header;
+	if (h->base_offset != r->st.expect_base || e->stored_size > end - r->st.pos) {
+		rill__batch_cache_release(cache, e);
+		return RILL_EAGAIN;
+	}
+	/* It continues the offsets: the index entry that led here, if one
+	 * did, was right. */
+	r->st.from_index = false;
+	uint64_t last = h->base_offset + h->last_offset_delta;
+	if (last < r->position) {
+		r->st.pos += e->stored_size;
+		r->st.expect_base = last + 1;
+		rill__batch_cache_release(cache, e);
+		return 1;
+	}
+	enter_cached(r, e);
+	return 0;
+}
+
+/*
+ * The batch whose header `h` was just read at the reader's place, the
+ * position a record after its first, from the batch cache: found there
+ * (unless looked_up: start_cached_at_place just missed), or checked and
+ * copied there now. RILL_EAGAIN: not cached (the batch is too large, or
+ * held entries leave no room): read it in place.
+ */
+static int start_cached(rill_reader *r, rill_segment *seg, const rill_batch_header *h, uint64_t total,
+                        bool looked_up)
 {
 	rill_partition *p = r->partition;
 	rill_batch_cache *cache = p->env->batch_cache;
-	rill_cached_batch *e = rill__batch_cache_get(cache, p->partition_key, h->base_offset, h->checksum);
+	uint64_t segment_id = atomic_load_explicit(&seg->cache_id, memory_order_relaxed);
+	rill_cached_batch *e = looked_up ? NULL : rill__batch_cache_get(cache, segment_id, r->st.pos);
+	if (e != NULL && (e->checksum != h->checksum || e->header.base_offset != h->base_offset)) {
+		/* A read-only store's: the writer cut the log and wrote
+		 * other batches here. Replaced below. */
+		rill__batch_cache_release(cache, e);
+		e = NULL;
+	}
 	if (e == NULL) {
-		e = rill__batch_cache_reserve(cache, p->partition_key, h, total);
+		e = rill__batch_cache_reserve(cache, segment_id, r->st.pos, h, total);
 		if (e == NULL)
 			return RILL_EAGAIN;
 		const uint8_t *bytes = NULL;
@@ -197,23 +262,7 @@ static int start_cached(rill_reader *r, rill_segment *seg, const rill_batch_head
 		atomic_fetch_add_explicit(&p->bytes_read, total, memory_order_relaxed);
 		e = rill__batch_cache_insert(cache, e);
 	}
-	/* Equal keys are equal bytes, so the entry's header is this batch's;
-	 * the one read from the log is used only to find the entry. */
-	uint64_t index = r->position - e->header.base_offset;
-	if (index >= e->header.record_count) {
-		/* Only a damaged header in the log gets here (its base offset
-		 * and checksum those of a cached batch, its count not): the
-		 * uncached path checks the batch and says what is wrong. */
-		rill__batch_cache_release(cache, e);
-		return RILL_EAGAIN;
-	}
-	rill__batch_decoder_start_at(r->decoder, &e->header, e->section, (uint32_t)index,
-	                             e->record_starts[index]);
-	r->cached = e;
-	r->batch_size = e->stored_size;
-	r->batch_next_base = e->header.base_offset + e->header.last_offset_delta + 1;
-	r->batch_decoded_to = r->position;
-	r->in_batch = true;
+	enter_cached(r, e);
 	return 0;
 }
 
@@ -301,6 +350,16 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 			rill__reader_state_unpin(p, &r->st);
 			return RILL_EAGAIN;
 		}
+		bool looked_up = false;
+		if (r->position > r->st.expect_base && !env->readonly &&
+		    rill__batch_cache_enabled(env->batch_cache)) {
+			/* A seek into a batch: from the cache, if there, without
+			 * touching the log (nor pinning it). */
+			rc = start_cached_at_place(r, seg, end);
+			if (rc == 0 || rc == 1)
+				continue;
+			looked_up = true;
+		}
 		if (!r->st.pinned) {
 			rc = rill__segment_pin(env, seg, true);
 			if (rc != 0 && atomic_load(&seg->deleted)) {
@@ -374,7 +433,7 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 			/* Into the middle of a batch (a seek): checking it whole
 			 * and decoding the records before the target costs far
 			 * more than the record; the cache pays it once per batch. */
-			rc = start_cached(r, seg, &h, total);
+			rc = start_cached(r, seg, &h, total, looked_up);
 			if (rc == 0)
 				continue;
 			if (rc != RILL_EAGAIN)

@@ -232,6 +232,12 @@ int rill__segment_path(char *buf, size_t size, const char *dir, uint64_t base,
 	return 0;
 }
 
+void rill__segment_renew_cache_id(rill_segment *seg)
+{
+	static _Atomic uint64_t next_cache_id = 1;
+	atomic_store(&seg->cache_id, atomic_fetch_add(&next_cache_id, 1));
+}
+
 rill_segment *rill__segment_new(struct rill_partition *p, uint64_t base,
                                 uint32_t index_max_entries)
 {
@@ -248,6 +254,7 @@ rill_segment *rill__segment_new(struct rill_partition *p, uint64_t base,
 	seg->index.max_entries = index_max_entries;
 	seg->index.running_max_ts = -1;
 	atomic_init(&seg->refs, 1);
+	rill__segment_renew_cache_id(seg);
 	return seg;
 }
 

@@ -66,6 +66,10 @@ typedef struct rill_segment {
 	rill_index index;             /* offset and time index */
 	_Atomic bool sealed;          /* no more appends; size is final */
 	_Atomic bool deleted;         /* removed by retention or truncation */
+	/* Names these bytes in the batch cache: unique in the process, and
+	 * renewed (rill__segment_renew_cache_id) if bytes below `size` ever
+	 * change in place (a cut), so no cached batch outlives its bytes. */
+	_Atomic uint64_t cache_id;
 	_Atomic int refs;             /* partition list + readers */
 	struct rill_partition *partition; /* owner (for paths and failure) */
 	/* file cache state (cache lock) */
@@ -98,6 +102,8 @@ int rill__segment_path(char *buf, size_t size, const char *dir, uint64_t base,
 rill_segment *rill__segment_new(struct rill_partition *p, uint64_t base,
                                 uint32_t index_max_entries);
 void rill__segment_ref(rill_segment *seg);
+/* A new batch-cache name for a segment whose published bytes changed. */
+void rill__segment_renew_cache_id(rill_segment *seg);
 /* Drop a reference; the last one closes the files and frees. */
 void rill__segment_unref(rill_env *env, rill_segment *seg);
 

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "internal.h"
 #include "rill.h"
 #include "test_util.h"
@@ -494,6 +496,91 @@ START_TEST(test_cache_out_of_memory)
 }
 END_TEST
 
+/* A read-only store beside a writer checks the header at a cached place:
+ * a writer that cut its tail (here, at open, after a failed fsync recorded
+ * the durable end) and appended other batches at the same positions is
+ * read as it is now, never from the copy of the batches it cut. */
+START_TEST(test_cache_readonly_reads_a_rewritten_tail)
+{
+	uint64_t seed = tu_seed("batch cache rewritten tail");
+	rill_store *w = open_cached(0);
+	rill_topic *t = create_topic(w, "t", "none", "CreateTime");
+	append_stream(t, seed, 300, 100);
+	rill_topic_close(t);
+	OK(rill_store_close(w));
+
+	/* the third batch's position: walk the batch lengths */
+	char path[800];
+	snprintf(path, sizeof(path), "%s/t/t-0/00000000000000000000.log", store_path);
+	int fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	uint64_t position = 0;
+	for (int b = 0; b < 2; b++) {
+		unsigned char len[4];
+		ck_assert_int_eq(pread(fd, len, 4, (off_t)position + 8), 4);
+		position += 12 + (uint64_t)(len[0] | len[1] << 8 | len[2] << 16 | (uint32_t)len[3] << 24);
+	}
+	close(fd);
+
+	rill_store *ro = NULL;
+	rill_options o = RILL_OPTIONS_INIT;
+	o.flags = RILL_OPEN_READONLY;
+	OK(rill_store_open(&ro, store_path, &o));
+	rill_topic *rt = NULL;
+	OK(rill_topic_open(&rt, ro, "t"));
+	rill_reader *r = NULL;
+	OK(rill_reader_open(&r, rt, 0, 0));
+	seek_and_check(r, seed, 250, 2, 300, false);
+	seek_and_check(r, seed, 251, 2, 300, false); /* a hit */
+	rill_store_stats st = stats_of(ro);
+	ck_assert_uint_eq(st.batch_cache_hits, 1);
+
+	/* The writer's record of a failed fsync: durable up to offset 200. */
+	char fields[200], line[260], marker[800];
+	snprintf(fields, sizeof(fields), "rill-partition-failed 1 durable=200 segment=0 position=%" PRIu64,
+	         position);
+	snprintf(line, sizeof(line), "%s checksum=%016" PRIx64 "\n", fields,
+	         (uint64_t)XXH3_64bits(fields, strlen(fields)));
+	snprintf(marker, sizeof(marker), "%s/t/t-0/partition.failed", store_path);
+	FILE *f = fopen(marker, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(line, f);
+	fclose(f);
+	w = open_cached(0); /* cuts offsets 200.. */
+	OK(rill_topic_open(&t, w, "t"));
+	rill_offsets off;
+	OK(rill_partition_offsets(&off, t, 0));
+	ck_assert_uint_eq(off.log_end, 200);
+	/* other records at the same offsets and positions */
+	uint64_t seed2 = seed + 1;
+	gen *g = calloc(100, sizeof(*g));
+	rill_record recs[100];
+	for (int i = 0; i < 100; i++) {
+		make(&g[i], seed2, 200 + (uint64_t)i);
+		recs[i] = g[i].rec;
+		if (recs[i].headers != NULL)
+			recs[i].headers = &g[i].header;
+	}
+	OK(rill_append(NULL, t, 0, recs, 100, 0));
+	free(g);
+
+	/* The read-only reader's cached copy of offsets 200..299 is stale. */
+	OK(rill_reader_seek(r, 251));
+	rill_record rec;
+	OK(rill_reader_next(r, &rec));
+	gen now;
+	make(&now, seed2, 251);
+	ck_assert_uint_eq(rec.offset, 251);
+	ck_assert_uint_eq(rec.value_len, now.rec.value_len);
+	ck_assert(memcmp(rec.value, now.rec.value, rec.value_len) == 0);
+	rill_reader_close(r);
+	rill_topic_close(rt);
+	OK(rill_store_close(ro));
+	rill_topic_close(t);
+	OK(rill_store_close(w));
+}
+END_TEST
+
 START_TEST(test_cache_options)
 {
 	rill_store *s = NULL;
@@ -539,6 +626,7 @@ Suite *batch_cache_suite(void)
 	tcase_add_test(tc, test_cache_reads_allocate_nothing);
 	tcase_add_test(tc, test_cache_full_of_held_entries_reads_in_place);
 	tcase_add_test(tc, test_cache_out_of_memory);
+	tcase_add_test(tc, test_cache_readonly_reads_a_rewritten_tail);
 	tcase_add_test(tc, test_cache_options);
 	suite_add_tcase(s, tc);
 	return s;
