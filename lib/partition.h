@@ -43,6 +43,10 @@ typedef struct rill_partition {
 	uint64_t durable_segment;     /* base of the segment `durable` lies in */
 	uint64_t durable_position;    /* byte position of `durable` in it */
 	uint64_t checkpoint_log_start;/* log start last persisted */
+	uint64_t checkpoint_segment;  /* its recovery segment */
+	bool checkpoint_known;        /* the four checkpoint_* fields are the file on
+	                               * stable storage (written, or read at a clean
+	                               * open): an equal checkpoint is not rewritten */
 	int waiters;                  /* threads in data_cond */
 	int *event_fds;               /* eventfds of readers that asked for one */
 	size_t event_fd_count;

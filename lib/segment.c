@@ -712,6 +712,9 @@ static int index_load(rill_env *env, rill_segment *seg, uint64_t index_interval,
 		offsets = times = NULL;
 		index->count = index->capacity = (uint32_t)(offsets_len / RILL_OFFSET_INDEX_ENTRY);
 		index->persisted = index->count;
+		/* Empty files need no cut (unclean opens reset this: there the
+		 * length read need not be the one on stable storage). */
+		index->files_empty = index->count == 0;
 		why = index_insane(index, seg);
 		if (why == NULL) {
 			index->running_max_ts = index->count > 0 ? entry_ts(index, index->count - 1) : -1;

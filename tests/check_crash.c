@@ -2230,6 +2230,64 @@ static sim_fs *sim_with_store(uint64_t seed, uint32_t flags, rill_options *o, ri
 	return sim;
 }
 
+/* A clean open changes nothing per partition (the checkpoint it read is
+ * the one on stable storage, the empty index files need no cut), nor does
+ * a close with nothing appended: what they write does not grow with the
+ * partitions. And a power loss right after such an open and close loses
+ * nothing. */
+START_TEST(test_clean_open_writes_nothing_per_partition)
+{
+	uint64_t open_writes[2], close_writes[2];
+	for (int k = 0; k < 2; k++) {
+		int32_t partitions = k == 0 ? 1 : 16;
+		rill_options o;
+		rill_store *s = NULL;
+		sim_fs *sim = sim_with_store(13, 0, &o, &s);
+		rill_config c;
+		rill_config_init(&c);
+		ck_assert_int_eq(rill_config_set(&c, "durability", "os"), 0);
+		ck_assert_int_eq(rill_topic_create(s, "t", partitions, &c), 0);
+		rill_topic *t = NULL;
+		ck_assert_int_eq(rill_topic_open(&t, s, "t"), 0);
+		char v[100];
+		memset(v, 'v', sizeof(v));
+		rill_record r = {NULL, 0, v, sizeof(v), NULL, 0, T0_MS, 0};
+		for (int32_t p = 0; p < partitions; p++)
+			for (int i = 0; i < 3; i++)
+				ck_assert_int_eq(rill_append(NULL, t, p, &r, 1, 0), 0);
+		rill_topic_close(t);
+		ck_assert_int_eq(rill_store_close(s), 0);
+
+		uint64_t m0 = sim_mutations(sim);
+		ck_assert_int_eq(rill_store_open(&s, STORE_PATH, &o), 0);
+		ck_assert_int_eq(rill_topic_open(&t, s, "t"), 0);
+		uint64_t m1 = sim_mutations(sim);
+		rill_topic_close(t);
+		ck_assert_int_eq(rill_store_close(s), 0);
+		uint64_t m2 = sim_mutations(sim);
+		open_writes[k] = m1 - m0;
+		close_writes[k] = m2 - m1;
+
+		sim_crash(sim, SIM_CRASH_DROP_ALL, 5);
+		ck_assert_int_eq(rill_store_open(&s, STORE_PATH, &o), 0);
+		ck_assert_int_eq(rill_topic_open(&t, s, "t"), 0);
+		for (int32_t p = 0; p < partitions; p++) {
+			rill_offsets off;
+			ck_assert_int_eq(rill_partition_offsets(&off, t, p), 0);
+			ck_assert_uint_eq(off.log_end, 3);
+		}
+		ck_assert_int_eq(rill_verify(s, NULL, NULL, NULL, NULL, NULL), 0);
+		rill_topic_close(t);
+		ck_assert_int_eq(rill_store_close(s), 0);
+		sim_free(sim);
+	}
+	ck_assert_msg(open_writes[1] == open_writes[0], "a clean open of 16 partitions made %" PRIu64
+	              " changes, of 1 partition %" PRIu64, open_writes[1], open_writes[0]);
+	ck_assert_msg(close_writes[1] == close_writes[0], "an idle close of 16 partitions made %" PRIu64
+	              " changes, of 1 partition %" PRIu64, close_writes[1], close_writes[0]);
+}
+END_TEST
+
 /* Regression (found by the soak, workload d): a segment written under
  * durability=os, then altered to append with preallocate on, had its
  * acknowledged batches overwritten by the zero-fill, which started at
@@ -2545,6 +2603,7 @@ Suite *crash_suite(void)
 		tcase_add_test(tc, test_preallocate_after_alter_keeps_data);
 		tcase_add_test(tc, test_roll_after_alter_trims_preallocation);
 		tcase_add_test(tc, test_retention_writes_back_nothing);
+		tcase_add_test(tc, test_clean_open_writes_nothing_per_partition);
 		tcase_add_test(tc, test_crash_durable_appends);
 		tcase_add_test(tc, test_crash_concurrent_appends);
 		tcase_add_test(tc, test_crash_retention);
