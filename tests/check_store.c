@@ -1096,7 +1096,7 @@ typedef struct cc_writer {
 	int per_call;
 } cc_writer;
 
-enum { CC_PER_CALL_MAX = 32 };
+enum { CC_PER_CALL_MAX = 32, CC_PARTITIONS_MAX = 24 };
 
 static void *cc_writer_main(void *argp)
 {
@@ -1910,6 +1910,156 @@ START_TEST(test_concurrent_verify_under_retention)
 }
 END_TEST
 
+/* rill_topic_add_partitions while producers append (keyed, so records
+ * spread over whatever partitions exist, and to explicit partitions below
+ * the count they just read) and readers scan partitions that may have
+ * just appeared: every append lands in a partition that exists, every
+ * partition reads back dense, and the store reopens with the same counts. */
+typedef struct cc_spreader {
+	rill_topic *topic;
+	int id;
+	int count;
+	atomic_int *running;
+	uint64_t appended[CC_PARTITIONS_MAX];
+	int failures;
+} cc_spreader;
+
+static void *cc_spreader_main(void *argp)
+{
+	cc_spreader *a = argp;
+	char key[32], value[64];
+	for (int i = 0; i < a->count; i++) {
+		snprintf(key, sizeof(key), "key-%d-%d", a->id, i);
+		snprintf(value, sizeof(value), "%d:%d", a->id, i);
+		rill_record r = {.key = key, .key_len = strlen(key), .value = value,
+		                 .value_len = strlen(value), .timestamp_ms = RILL_TIMESTAMP_NOW};
+		int32_t partition = RILL_PARTITION_AUTO;
+		int32_t count = rill_topic_partitions(a->topic);
+		if (i % 2 == 1)
+			partition = (int32_t)(i % count); /* exists: partitions never shrink */
+		rill_append_info info;
+		int rc = rill_append(&info, a->topic, partition, &r, 1, 0);
+		if (rc != 0 || info.partition < 0 || info.partition >= rill_topic_partitions(a->topic) ||
+		    (partition >= 0 && info.partition != partition)) {
+			fprintf(stderr, "spreader %d: append %d to %d -> %s (partition %d): %s\n", a->id, i,
+			        (int)partition, rill_strerror(rc), (int)info.partition, rill_errmsg());
+			a->failures++;
+			break;
+		}
+		a->appended[info.partition]++;
+	}
+	atomic_fetch_sub(a->running, 1);
+	return NULL;
+}
+
+typedef struct cc_scanner {
+	rill_topic *topic;
+	atomic_int *running;
+	uint64_t seed;
+	uint64_t scans;
+	int failures;
+} cc_scanner;
+
+static void *cc_scanner_main(void *argp)
+{
+	cc_scanner *a = argp;
+	uint64_t rng = a->seed;
+	while (atomic_load(a->running) > 0) {
+		int32_t count = rill_topic_partitions(a->topic);
+		int32_t p = (int32_t)(cc_rand(&rng) % (uint64_t)count);
+		rill_reader *r = NULL;
+		int rc = rill_reader_open(&r, a->topic, p, RILL_START_EARLIEST);
+		uint64_t next = 0;
+		rill_record rec;
+		while (rc == 0 && (rc = rill_reader_next(r, &rec)) == 0) {
+			if (rec.offset != next || !cc_value_ok(&rec)) {
+				fprintf(stderr, "scanner: partition %d offset %" PRIu64 ", expected %" PRIu64 "\n", (int)p,
+				        rec.offset, next);
+				a->failures++;
+				break;
+			}
+			next++;
+		}
+		rill_reader_close(r);
+		if (rc != RILL_EAGAIN) {
+			fprintf(stderr, "scanner: partition %d -> %s: %s\n", (int)p, rill_strerror(rc), rill_errmsg());
+			a->failures++;
+			break;
+		}
+		a->scans++;
+	}
+	return NULL;
+}
+
+START_TEST(test_concurrent_add_partitions)
+{
+	uint64_t seed = cc_seed("add partitions");
+	rill_store *s = open_store();
+	rill_config c = small_config("os");
+	OK(rill_topic_create(s, "ap", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "ap"));
+	enum { WRITERS = 3, PER_WRITER = 2000, SCANNERS = 2 };
+	atomic_int running = WRITERS;
+	cc_spreader wa[WRITERS];
+	cc_scanner sa[SCANNERS];
+	pthread_t wt[WRITERS], st[SCANNERS];
+	for (int i = 0; i < SCANNERS; i++) {
+		sa[i] = (cc_scanner){t, &running, seed + (uint64_t)i, 0, 0};
+		ck_assert_int_eq(pthread_create(&st[i], NULL, cc_scanner_main, &sa[i]), 0);
+	}
+	for (int i = 0; i < WRITERS; i++) {
+		memset(&wa[i], 0, sizeof(wa[i]));
+		wa[i] = (cc_spreader){.topic = t, .id = i, .count = PER_WRITER, .running = &running};
+		ck_assert_int_eq(pthread_create(&wt[i], NULL, cc_spreader_main, &wa[i]), 0);
+	}
+	int32_t grown = 1;
+	while (atomic_load(&running) > 0 && grown < CC_PARTITIONS_MAX) {
+		OK(rill_topic_add_partitions(t, ++grown));
+		struct timespec pause = {0, 2 * 1000 * 1000};
+		nanosleep(&pause, NULL);
+	}
+	uint64_t per_partition[CC_PARTITIONS_MAX] = {0}, total = 0;
+	for (int i = 0; i < WRITERS; i++) {
+		pthread_join(wt[i], NULL);
+		ck_assert_int_eq(wa[i].failures, 0);
+		for (int p = 0; p < CC_PARTITIONS_MAX; p++)
+			per_partition[p] += wa[i].appended[p];
+	}
+	uint64_t scans = 0;
+	for (int i = 0; i < SCANNERS; i++) {
+		pthread_join(st[i], NULL);
+		ck_assert_int_eq(sa[i].failures, 0);
+		scans += sa[i].scans;
+	}
+	ck_assert_int_eq(rill_topic_partitions(t), grown);
+	for (int32_t p = 0; p < grown; p++) {
+		rill_offsets o;
+		OK(rill_partition_offsets(&o, t, p));
+		ck_assert_uint_eq(o.log_end, per_partition[p]);
+		total += per_partition[p];
+	}
+	ck_assert_uint_eq(total, WRITERS * PER_WRITER);
+	ck_assert_int_gt(grown, 2);
+	ck_assert_uint_lt(per_partition[0], total); /* spread past the first */
+	fprintf(stderr, "add partitions: grew to %d under %d producers, %" PRIu64 " scans\n", (int)grown,
+	        WRITERS, scans);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	s = open_store();
+	OK(rill_topic_open(&t, s, "ap"));
+	ck_assert_int_eq(rill_topic_partitions(t), grown);
+	for (int32_t p = 0; p < grown; p++) {
+		rill_offsets o;
+		OK(rill_partition_offsets(&o, t, p));
+		ck_assert_uint_eq(o.log_end, per_partition[p]);
+	}
+	OK(rill_verify(s, "ap", NULL, NULL, NULL, NULL));
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
 /* ------------------------------------------------------- tail and events */
 
 START_TEST(test_reader_wait_and_fd)
@@ -2203,6 +2353,7 @@ Suite *store_suite(void)
 	tcase_add_test(cc, test_concurrent_alter);
 	tcase_add_test(cc, test_concurrent_reader_churn_small_file_cache);
 	tcase_add_test(cc, test_concurrent_verify_under_retention);
+	tcase_add_test(cc, test_concurrent_add_partitions);
 	suite_add_tcase(s, cc);
 	return s;
 }
