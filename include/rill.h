@@ -572,7 +572,9 @@ RILL_API int rill_reader_seek_timestamp(rill_reader *reader, int64_t ts);
 /**
  * The next record. For uncompressed batches key, value and headers point
  * into the mapped log (no copy); for compressed batches into the reader's
- * buffer. Either way they stay valid until the next call on this reader.
+ * buffer; after a seek into the middle of a batch, into the store's batch
+ * cache (rill_options.batch_cache_bytes). Either way they stay valid until
+ * the next call on this reader.
  * @return 0 with *out filled; RILL_EAGAIN at the end of the log;
  *   RILL_ERANGE if retention deleted the reader's position (seek again);
  *   RILL_ECORRUPT (message names partition, segment and offset); RILL_EIO;
