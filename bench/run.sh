@@ -85,8 +85,8 @@ quick)
 	run bench_scale --repeats 1 --partitions 1,100,1000 --duration-ms 1000
 	;;
 full)
-	# Every dimension the issue names, at longer durations than quick; about
-	# 45 minutes on 2 cores. --prealloc-mb is per partition: the runs with
+	# Every dimension the issue names, at longer durations than quick: its
+	# first run took 84 minutes on 2 cores (beside other work). --prealloc-mb is per partition: the runs with
 	# 8 and 64 partitions preallocate less so the raw files stay within a
 	# few GB of disk.
 	R="--repeats 3"

@@ -30,6 +30,7 @@ typedef struct producer {
 	uint64_t limit;           /* measured records for this producer, 0 none */
 	uint64_t records;         /* measured */
 	uint64_t calls;
+	_Atomic uint64_t warm_calls; /* appends before the measured phase */
 	uint64_t end_ns;          /* when it reached its limit */
 	int failed;
 	char error[512];
@@ -70,7 +71,10 @@ static void *produce(void *arg)
 			         engine_errmsg());
 			break;
 		}
-		if (atomic_load_explicit(p->phase, memory_order_relaxed) == 1) {
+		int ph = atomic_load_explicit(p->phase, memory_order_relaxed);
+		if (ph == 0)
+			atomic_fetch_add_explicit(&p->warm_calls, 1, memory_order_relaxed);
+		if (ph == 1) {
 			p->records += s->batch;
 			p->calls++;
 			if (s->latency)
@@ -127,6 +131,19 @@ int bench_run_appends(const run_spec *s, run_result *r)
 			bench_die("pthread_create failed");
 	if (phase == 0) {
 		bench_sleep_ms(s->warmup_ms);
+		/* And until every producer has appended to each of its partitions
+		 * and once more: a first append's allocations (an encoder's
+		 * buffers, a partition's index) are warm-up, not the steady
+		 * state, even when one call outlasts --warmup-ms (16 MB zstd
+		 * batches take ~100 ms). Bounded, for engines that stall. */
+		uint64_t want = (uint64_t)((s->partitions + T - 1) / T) + 1;
+		uint64_t give_up = bench_now_ns() + 30 * (uint64_t)1000000000;
+		for (int t = 0; t < T && bench_now_ns() < give_up;) {
+			if (atomic_load(&prod[t].warm_calls) >= want || atomic_load(&finished) > 0)
+				t++;
+			else
+				bench_sleep_ms(1.0);
+		}
 		syncs0 = s->ops->syncs != NULL ? s->ops->syncs(s->engine) : 0;
 		segments0 = s->ops->segments != NULL ? s->ops->segments(s->engine) : 0;
 		allocs0 = bench_allocs();
