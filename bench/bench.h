@@ -129,7 +129,7 @@ typedef struct bench_args {
 	uint64_t seed;               /* data and random offsets */
 	int64_t segment_bytes;       /* rill segment.bytes, 0: program default */
 	uint64_t ops;                /* random reads / lookups per repeat */
-	uint64_t prealloc_mb;        /* raw preallocated file size, per partition */
+	uint64_t prealloc_mb;        /* raw preallocated size, divided over the partitions */
 	double rate;                 /* tail: appends per second, 0: as fast */
 	int sqlite_off;              /* non-durable SQLite: 1 OFF, 0 NORMAL */
 	double unclean_mb;           /* recovery: MB appended before the kill */

@@ -361,7 +361,7 @@ static void usage(const char *program)
 	        "  --seed N             data and random-offset seed\n"
 	        "  --segment-bytes N    rill segment.bytes\n"
 	        "  --ops N              random reads / lookups per repeat\n"
-	        "  --prealloc-mb N      raw preallocated file size per partition\n"
+	        "  --prealloc-mb N      raw preallocated size, divided over the partitions\n"
 	        "  --rate N             tail: appends per second (0: as fast)\n"
 	        "  --sizes-mb LIST      recovery: store sizes\n"
 	        "  --sqlite-sync MODE   non-durable SQLite: off | normal\n"
