@@ -69,6 +69,7 @@ static size_t bucket_of(const rill_batch_cache *c, uint64_t segment_id, uint64_t
 
 int rill__batch_cache_init(rill_batch_cache *c, size_t capacity)
 {
+	RILL_ASSERT(capacity <= SIZE_MAX / 2); /* rill_store_open refuses more: rounding cannot wrap */
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
 	if (capacity == 0)
@@ -76,10 +77,6 @@ int rill__batch_cache_init(rill_batch_cache *c, size_t capacity)
 	/* Whole huge pages from 2 MiB up; below that, whole pages. */
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t unit = capacity >= HUGE_PAGE ? HUGE_PAGE : page;
-	if (capacity > SIZE_MAX - 2 * HUGE_PAGE) {
-		pthread_mutex_destroy(&c->lock);
-		return rill__error(RILL_EINVAL, "batch cache capacity %zu is too large", capacity);
-	}
 	capacity = (capacity + unit - 1) / unit * unit;
 	/* Mapped with room to align the arena on a huge page. */
 	size_t mapping_size = capacity + (unit == HUGE_PAGE ? HUGE_PAGE : 0);
@@ -141,7 +138,6 @@ static void unlink_entry(rill_batch_cache *c, rill_cached_batch *e)
 	e->linked = false;
 	c->bytes -= e->size;
 	c->entries--;
-	c->evictions++;
 }
 
 /* Out of the arena's order: its bytes are free. */
@@ -320,6 +316,5 @@ void rill__batch_cache_stats(rill_batch_cache *c, rill_batch_cache_stats *out)
 	out->entries = c->entries;
 	out->hits = c->hits;
 	out->misses = c->misses;
-	out->evictions = c->evictions;
 	pthread_mutex_unlock(&c->lock);
 }

@@ -45,7 +45,7 @@ typedef struct rill_batch_cache {
 	rill_cached_batch *after;     /* first entry at or past the cursor, or NULL */
 	uint64_t bytes;               /* of linked entries */
 	uint64_t entries;             /* linked entries */
-	uint64_t hits, misses, evictions;
+	uint64_t hits, misses;
 } rill_batch_cache;
 
 /* capacity 0: off (every call below is then a cheap no-op or a miss). */
@@ -83,7 +83,7 @@ rill_cached_batch *rill__batch_cache_insert(rill_batch_cache *cache, rill_cached
 void rill__batch_cache_release(rill_batch_cache *cache, rill_cached_batch *entry);
 
 typedef struct rill_batch_cache_stats {
-	uint64_t bytes, entries, hits, misses, evictions;
+	uint64_t bytes, entries, hits, misses;
 } rill_batch_cache_stats;
 void rill__batch_cache_stats(rill_batch_cache *cache, rill_batch_cache_stats *out);
 

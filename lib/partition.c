@@ -1057,12 +1057,8 @@ static int load_partition(rill_partition *p, bool clean)
 		atomic_store(&rseg->size, rsize);
 		rseg->next_offset = rseg->base_offset;
 		uint64_t synced_position = cp_usable ? cp.position : 0;
-		/* Whatever the index files' length says now may not be on stable
-		 * storage after an unclean stop: cut them at the next persist. */
-		rseg->index.files_empty = false;
 		if (cp.position > 0) {
 			rc = rill__index_load_files(env, rseg);
-			rseg->index.files_empty = false;
 			if (rc == RILL_ECORRUPT) {
 				/* A bad index is a hint gone wrong, not lost data:
 				 * rebuild it by scanning this segment from its start. */
@@ -1074,6 +1070,10 @@ static int load_partition(rill_partition *p, bool clean)
 				goto out;
 			}
 		}
+		/* Whatever the index files' length says now (here or at the clean
+		 * path's load) may not be on stable storage after an unclean stop:
+		 * cut them at the next persist. */
+		rseg->index.files_empty = false;
 		if (cp.position > 0) {
 			/* The recovery point must be a batch boundary holding offset
 			 * cp.recovery: walk there from the nearest index entry (at

@@ -224,18 +224,18 @@ static int start_cached_at_place(rill_reader *r, rill_segment *seg, uint64_t end
 
 /*
  * The batch whose header `h` was just read at the reader's place, the
- * position a record after its first, from the batch cache: found there
- * (unless looked_up: start_cached_at_place just missed), or checked and
- * copied there now. RILL_EAGAIN: not cached (the batch is too large, or
- * held entries leave no room): read it in place.
+ * position a record after its first, from the batch cache: found there,
+ * or checked and copied there now. A writer's reader gets here only after
+ * start_cached_at_place missed, so only a read-only store's looks it up.
+ * RILL_EAGAIN: not cached (the batch is too large, or held entries leave
+ * no room): read it in place.
  */
-static int start_cached(rill_reader *r, rill_segment *seg, const rill_batch_header *h, uint64_t total,
-                        bool looked_up)
+static int start_cached(rill_reader *r, rill_segment *seg, const rill_batch_header *h, uint64_t total)
 {
 	rill_partition *p = r->partition;
 	rill_batch_cache *cache = p->env->batch_cache;
 	uint64_t segment_id = atomic_load_explicit(&seg->cache_id, memory_order_relaxed);
-	rill_cached_batch *e = looked_up ? NULL : rill__batch_cache_get(cache, segment_id, r->st.pos);
+	rill_cached_batch *e = p->env->readonly ? rill__batch_cache_get(cache, segment_id, r->st.pos) : NULL;
 	if (e != NULL && (e->checksum != h->checksum || e->header.base_offset != h->base_offset)) {
 		/* A read-only store's: the writer cut the log and wrote
 		 * other batches here. Replaced below. */
@@ -350,7 +350,6 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 			rill__reader_state_unpin(p, &r->st);
 			return RILL_EAGAIN;
 		}
-		bool looked_up = false;
 		if (r->position > r->st.expect_base && !env->readonly &&
 		    rill__batch_cache_enabled(env->batch_cache)) {
 			/* A seek into a batch: from the cache, if there, without
@@ -358,7 +357,6 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 			rc = start_cached_at_place(r, seg, end);
 			if (rc == 0 || rc == 1)
 				continue;
-			looked_up = true;
 		}
 		if (!r->st.pinned) {
 			rc = rill__segment_pin(env, seg, true);
@@ -433,7 +431,7 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 			/* Into the middle of a batch (a seek): checking it whole
 			 * and decoding the records before the target costs far
 			 * more than the record; the cache pays it once per batch. */
-			rc = start_cached(r, seg, &h, total, looked_up);
+			rc = start_cached(r, seg, &h, total);
 			if (rc == 0)
 				continue;
 			if (rc != RILL_EAGAIN)

@@ -22,17 +22,6 @@
 
 Suite *batch_cache_suite(void);
 
-#define OK(x)                                                                            \
-	do {                                                                                 \
-		int rc_ = (x);                                                                   \
-		ck_assert_msg(rc_ == 0, "%s -> %s: %s", #x, rill_strerror(rc_), rill_errmsg()); \
-	} while (0)
-#define FAILS(x, code)                                                                     \
-	do {                                                                                   \
-		int rc_ = (x);                                                                     \
-		ck_assert_msg(rc_ == (code), "%s -> %d (%s), expected %s: %s", #x, rc_,            \
-		              rill_strerror(rc_), rill_errmsg(), rill_strerror(code));             \
-	} while (0)
 
 static char dir[512];
 static char store_path[600];
@@ -322,19 +311,26 @@ START_TEST(test_cache_recreated_topic_reads_its_own_records)
 }
 END_TEST
 
-/* A corrupt batch is reported at every read and never cached; its
- * neighbours are read (and cached) as usual. */
-START_TEST(test_cache_never_holds_a_corrupt_batch)
+/* A closed store whose topic t holds 300 records of stream `seed` in three
+ * batches of 100; log_path gets its one segment file. */
+static void store_of_three_batches(uint64_t seed, char *log_path, size_t size)
 {
-	uint64_t seed = tu_seed("batch cache corrupt");
 	rill_store *s = open_cached(0);
 	rill_topic *t = create_topic(s, "t", "none", "CreateTime");
 	append_stream(t, seed, 300, 100);
 	rill_topic_close(t);
 	OK(rill_store_close(s));
-	/* a byte in the middle of the second batch's records */
+	snprintf(log_path, size, "%s/t/t-0/00000000000000000000.log", store_path);
+}
+
+/* A corrupt batch is reported at every read and never cached; its
+ * neighbours are read (and cached) as usual. */
+START_TEST(test_cache_never_holds_a_corrupt_batch)
+{
+	uint64_t seed = tu_seed("batch cache corrupt");
 	char path[800];
-	snprintf(path, sizeof(path), "%s/t/t-0/00000000000000000000.log", store_path);
+	store_of_three_batches(seed, path, sizeof(path));
+	/* a byte in the middle of the second batch's records */
 	int fd = open(path, O_RDWR);
 	ck_assert_int_ge(fd, 0);
 	off_t size = lseek(fd, 0, SEEK_END);
@@ -344,7 +340,8 @@ START_TEST(test_cache_never_holds_a_corrupt_batch)
 	ck_assert_int_eq(pwrite(fd, &byte, 1, size / 2), 1);
 	close(fd);
 
-	s = open_cached(0);
+	rill_store *s = open_cached(0);
+	rill_topic *t = NULL;
 	OK(rill_topic_open(&t, s, "t"));
 	rill_reader *r = NULL;
 	OK(rill_reader_open(&r, t, 0, 0));
@@ -503,15 +500,10 @@ END_TEST
 START_TEST(test_cache_readonly_reads_a_rewritten_tail)
 {
 	uint64_t seed = tu_seed("batch cache rewritten tail");
-	rill_store *w = open_cached(0);
-	rill_topic *t = create_topic(w, "t", "none", "CreateTime");
-	append_stream(t, seed, 300, 100);
-	rill_topic_close(t);
-	OK(rill_store_close(w));
+	char path[800];
+	store_of_three_batches(seed, path, sizeof(path));
 
 	/* the third batch's position: walk the batch lengths */
-	char path[800];
-	snprintf(path, sizeof(path), "%s/t/t-0/00000000000000000000.log", store_path);
 	int fd = open(path, O_RDONLY);
 	ck_assert_int_ge(fd, 0);
 	uint64_t position = 0;
@@ -546,7 +538,8 @@ START_TEST(test_cache_readonly_reads_a_rewritten_tail)
 	ck_assert_ptr_nonnull(f);
 	fputs(line, f);
 	fclose(f);
-	w = open_cached(0); /* cuts offsets 200.. */
+	rill_store *w = open_cached(0); /* cuts offsets 200.. */
+	rill_topic *t = NULL;
 	OK(rill_topic_open(&t, w, "t"));
 	rill_offsets off;
 	OK(rill_partition_offsets(&off, t, 0));

@@ -82,6 +82,9 @@
 
 Suite *faults_suite(void);
 
+/* As test_util.h's, prefixed with the current scenario. */
+#undef OK
+#undef FAILS
 #define OK(x)                                                                            \
 	do {                                                                                 \
 		int rc_ = (x);                                                                   \

@@ -58,11 +58,6 @@
 
 Suite *kill_suite(void);
 
-#define OK(x)                                                                            \
-	do {                                                                                 \
-		int rc_ = (x);                                                                   \
-		ck_assert_msg(rc_ == 0, "%s -> %s: %s", #x, rill_strerror(rc_), rill_errmsg()); \
-	} while (0)
 
 #define KILL_PARTITIONS 2
 #define KILL_THREADS 3             /* writer threads per child */

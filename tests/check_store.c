@@ -40,17 +40,6 @@
 
 Suite *store_suite(void);
 
-#define OK(x)                                                                            \
-	do {                                                                                 \
-		int rc_ = (x);                                                                   \
-		ck_assert_msg(rc_ == 0, "%s -> %s: %s", #x, rill_strerror(rc_), rill_errmsg()); \
-	} while (0)
-#define FAILS(x, code)                                                                     \
-	do {                                                                                   \
-		int rc_ = (x);                                                                     \
-		ck_assert_msg(rc_ == (code), "%s -> %d (%s), expected %s: %s", #x, rc_,            \
-		              rill_strerror(rc_), rill_strerror(code), rill_errmsg());             \
-	} while (0)
 
 static char dir[512];
 static char store_path[600];

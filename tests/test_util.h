@@ -21,4 +21,19 @@ uint64_t tu_rand(uint64_t *state);
  * the expected value of record `index` without storing it. */
 void tu_fill(void *buf, size_t len, uint64_t seed, uint64_t index);
 
+/* A rill call that must succeed, or fail with `code`; the failure message
+ * names the call, what it returned and rill_errmsg(). For suites that
+ * include <check.h> and "rill.h". */
+#define OK(x)                                                                            \
+	do {                                                                                 \
+		int rc_ = (x);                                                                   \
+		ck_assert_msg(rc_ == 0, "%s -> %s: %s", #x, rill_strerror(rc_), rill_errmsg()); \
+	} while (0)
+#define FAILS(x, code)                                                                     \
+	do {                                                                                   \
+		int rc_ = (x);                                                                     \
+		ck_assert_msg(rc_ == (code), "%s -> %d (%s), expected %s: %s", #x, rc_,            \
+		              rill_strerror(rc_), rill_strerror(code), rill_errmsg());             \
+	} while (0)
+
 #endif
