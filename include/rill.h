@@ -519,7 +519,10 @@ RILL_API int rill_partition_offsets(rill_offsets *out, rill_topic *topic,
                                     int32_t partition);
 /**
  * The first offset whose record has timestamp >= ts (by the time index and
- * the batches' max timestamps). *out = log end if none.
+ * the batches' max timestamps). *out = log end if none. The batch holding
+ * it is checked whole and then read without the partition's lock (appends
+ * go on meanwhile), through the store's batch cache: a batch whose
+ * timestamps never decrease is searched by halves.
  * @return 0, RILL_EINVAL, RILL_EIO, RILL_ECORRUPT. Thread-safe.
  */
 RILL_API int rill_offset_for_timestamp(uint64_t *out, rill_topic *topic,

@@ -1397,29 +1397,35 @@ int rill__batch_decoder_read(rill_batch_decoder *dec, rill_record *out, size_t m
 	return rc;
 }
 
-int rill__batch_decoder_note_starts(rill_batch_decoder *dec, uint32_t *starts)
+int rill__batch_decoder_note_starts(rill_batch_decoder *dec, uint32_t *starts, bool *out_sorted)
 {
 	RILL_ASSERT(dec != NULL && starts != NULL);
 	RILL_ASSERT(dec->started && dec->record_index == 0 && !dec->failed);
 	const uint8_t *section = dec->records.pos;
 	fast_batch batch = fast_batch_of(dec);
 	rill_record record;
+	/* LogAppendTime: every record reads as the batch's max timestamp */
+	bool sorted = true;
+	int64_t previous = INT64_MIN;
 	while (dec->record_index < dec->record_count) {
 		const uint8_t *p = dec->records.pos;
 		starts[dec->record_index] = (uint32_t)(p - section);
 		const uint8_t *next = dec->careful_only ? NULL
 		                      : read_record_fast(&batch, p, dec->record_index, &dec->max_seen, &record);
-		if (next != NULL) {
+		if (next == NULL) {
+			int rc = read_record(dec, &record);
+			if (rc != 0) {
+				dec->failed = true;
+				return rc;
+			}
+		} else {
 			dec->records.pos = next;
 			dec->record_index++;
-			continue;
 		}
-		int rc = read_record(dec, &record);
-		if (rc != 0) {
-			dec->failed = true;
-			return rc;
-		}
+		sorted = sorted && record.timestamp_ms >= previous;
+		previous = record.timestamp_ms;
 	}
+	*out_sorted = sorted || dec->log_append_time;
 	int rc = finish_batch(dec);
 	return rc == RILL_EAGAIN ? 0 : rc;
 }

@@ -162,11 +162,13 @@ int rill__batch_decoder_start_parsed(rill_batch_decoder *dec, const uint8_t *bat
  * read to the end would, and notes where each begins (h->record_count
  * entries; RILL_ECORRUPT or RILL_ENOMEM as rill__batch_decoder_read), so
  * that rill__batch_decoder_start_at can start at any record of the copy
- * without decoding those before it.
+ * without decoding those before it. *out_sorted says whether the records'
+ * timestamps (as read returns them) never decrease, so that a lookup by
+ * timestamp may search the records by halves.
  */
 int rill__batch_decoder_start_copy(rill_batch_decoder *dec, const uint8_t *batch, size_t size,
                                    const rill_batch_header *h, uint8_t *section);
-int rill__batch_decoder_note_starts(rill_batch_decoder *dec, uint32_t *starts);
+int rill__batch_decoder_note_starts(rill_batch_decoder *dec, uint32_t *starts, bool *out_sorted);
 void rill__batch_decoder_start_at(rill_batch_decoder *dec, const rill_batch_header *h,
                                   const uint8_t *section, uint32_t index, uint32_t start);
 /* Next record: 0 with *out filled (offset = base + delta, absolute

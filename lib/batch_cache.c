@@ -14,6 +14,9 @@
  * next read of any record of that batch is a hash lookup and the decode of
  * one record. Reads that start at a batch's first record (scans, tailing,
  * one-record batches) never use it: they check each batch once anyway.
+ * Lookups by timestamp do (partition.c): the record they want is anywhere
+ * in its batch, and an entry notes whether the batch's timestamps never
+ * decrease, so such a batch is searched by halves.
  *
  * Keys are places: (segment, position). A segment's cache name is unique
  * in the process and renewed if its published bytes are ever cut and

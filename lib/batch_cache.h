@@ -22,6 +22,7 @@ typedef struct rill_cached_batch {
 	uint64_t stored_size;         /* the batch's bytes in the log */
 	uint32_t *record_starts;      /* record i begins at section + record_starts[i] */
 	uint8_t *section;             /* the records section, decompressed */
+	bool timestamps_sorted;       /* record timestamps never decrease */
 	/* cache state (cache lock) */
 	size_t start;                 /* position in the arena */
 	size_t size;                  /* bytes it takes there */

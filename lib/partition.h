@@ -64,6 +64,10 @@ typedef struct rill_partition {
 	_Atomic uint64_t fsync_ns_max;
 	uint64_t recovered_bytes_cut;
 	uint64_t recovered_bytes_scanned;
+
+	/* a decoder for timestamp lookups, taken and given back with an
+	 * exchange (NULL while in use: a concurrent lookup makes its own) */
+	rill_batch_decoder *_Atomic spare_decoder;
 } rill_partition;
 
 /* Create the directory of a new, empty partition (not yet synced into its
@@ -112,6 +116,19 @@ typedef void (*rill_problem_fn)(void *arg, const rill_verify_problem *problem);
 int rill__partition_verify(rill_partition *p, rill_batch_decoder *dec,
                            rill_problem_fn fn, void *arg, uint64_t *batches,
                            uint64_t *problems);
+
+struct rill_cached_batch;
+/* The batch cache's checked copy of the batch with header h (already
+ * parsed) at pos of segment seg (pinned), with a reference for the caller:
+ * found in the cache when look_up (*out_filled false), else checked,
+ * copied and inserted now with dec (*out_filled true). RILL_EAGAIN: the
+ * cache is off or cannot take the batch (too large, or held entries leave
+ * no room): read it in place. RILL_ECORRUPT: it fails its checksum or does
+ * not decode (the message says why, without the place). */
+int rill__partition_cached_batch(rill_partition *p, rill_segment *seg, uint64_t pos,
+                                 const rill_batch_header *h, uint64_t total, bool look_up,
+                                 rill_batch_decoder *dec, uint8_t **scratch, size_t *scratch_cap,
+                                 struct rill_cached_batch **out, bool *out_filled);
 
 /* Reader support */
 typedef struct rill_reader_state {

@@ -233,35 +233,16 @@ static int start_cached_at_place(rill_reader *r, rill_segment *seg, uint64_t end
 static int start_cached(rill_reader *r, rill_segment *seg, const rill_batch_header *h, uint64_t total)
 {
 	rill_partition *p = r->partition;
-	rill_batch_cache *cache = p->env->batch_cache;
-	uint64_t segment_id = atomic_load_explicit(&seg->cache_id, memory_order_relaxed);
-	rill_cached_batch *e = p->env->readonly ? rill__batch_cache_get(cache, segment_id, r->st.pos) : NULL;
-	if (e != NULL && (e->checksum != h->checksum || e->header.base_offset != h->base_offset)) {
-		/* A read-only store's: the writer cut the log and wrote
-		 * other batches here. Replaced below. */
-		rill__batch_cache_release(cache, e);
-		e = NULL;
-	}
-	if (e == NULL) {
-		e = rill__batch_cache_reserve(cache, segment_id, r->st.pos, h, total);
-		if (e == NULL)
-			return RILL_EAGAIN;
-		const uint8_t *bytes = NULL;
-		int rc = verified_batch(r, seg, total, &bytes);
-		if (rc == 0) {
-			rc = rill__batch_decoder_start_copy(r->decoder, bytes, (size_t)total, h, e->section);
-			if (rc == 0)
-				rc = rill__batch_decoder_note_starts(r->decoder, e->record_starts);
-			if (rc != 0 && rc != RILL_ENOMEM)
-				rc = corrupt(r, rill_errmsg());
-		}
-		if (rc != 0) {
-			rill__batch_cache_discard(cache, e);
-			return rc;
-		}
+	rill_cached_batch *e = NULL;
+	bool filled = false;
+	int rc = rill__partition_cached_batch(p, seg, r->st.pos, h, total, p->env->readonly, r->decoder,
+	                                      &r->scratch, &r->scratch_cap, &e, &filled);
+	if (rc == RILL_ECORRUPT)
+		return corrupt(r, rill_errmsg());
+	if (rc != 0)
+		return rc;
+	if (filled)
 		atomic_fetch_add_explicit(&p->bytes_read, total, memory_order_relaxed);
-		e = rill__batch_cache_insert(cache, e);
-	}
 	enter_cached(r, e);
 	return 0;
 }

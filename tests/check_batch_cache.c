@@ -4,7 +4,9 @@
  * the records it gets without the cache, the cache stays within its
  * capacity, an entry a reader holds survives eviction, a corrupt batch is
  * never cached, a topic deleted and created again never reads the old
- * topic's records, and warm point reads allocate nothing.
+ * topic's records, and warm point reads allocate nothing. Timestamp
+ * lookups decode their batch through the cache too: the same answers with
+ * it as without it, and none allocates once warm.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -607,6 +609,147 @@ START_TEST(test_cache_options)
 }
 END_TEST
 
+/* Timestamps that go back and forth inside a batch of 100 and overlap
+ * the neighbouring batches': a lookup must read records, not headers.
+ * Or, with `sorted_ts`, timestamps that never decrease, three records a
+ * millisecond: a lookup may search a cached batch by halves. */
+static bool sorted_ts;
+
+static int64_t jumbled_ts(uint64_t i)
+{
+	if (sorted_ts)
+		return 1000 + (int64_t)(i / 3);
+	return 1000 + (int64_t)(i / 100) * 50 + (int64_t)((i * 37) % 100);
+}
+
+static void append_jumbled(rill_topic *t, uint64_t count)
+{
+	enum { PER_BATCH = 100 };
+	static char value[40];
+	rill_record recs[PER_BATCH];
+	for (uint64_t i = 0; i < count; i += PER_BATCH) {
+		size_t n = count - i < PER_BATCH ? (size_t)(count - i) : PER_BATCH;
+		for (size_t k = 0; k < n; k++) {
+			snprintf(value, sizeof(value), "v%" PRIu64, i + k);
+			recs[k] = (rill_record){.value = value, .value_len = sizeof(value),
+			                        .timestamp_ms = jumbled_ts(i + k)};
+		}
+		OK(rill_append(NULL, t, 0, recs, n, 0));
+	}
+}
+
+/* The answer by brute force: the first offset from the log start whose
+ * timestamp is at least ts, else the log end. */
+static uint64_t first_at_least(int64_t ts, uint64_t log_start, uint64_t end)
+{
+	for (uint64_t i = log_start; i < end; i++)
+		if (jumbled_ts(i) >= ts)
+			return i;
+	return end;
+}
+
+/* Lookups by timestamp give the brute-force answer with the default
+ * cache, with a cache so small that it misses all the time, and without
+ * one, for plain and zstd batches, also after the log start moved into
+ * the middle of a batch whose largest timestamp is below it (the lookup
+ * then goes on to the next batch); reader seeks by timestamp agree. */
+static void timestamp_lookups(const char *compression, bool sorted)
+{
+	sorted_ts = sorted;
+	enum { RECORDS = 4000, LOOKUPS = 600 };
+	const int64_t caches[] = {0, 8 << 10, -1};
+	uint64_t seed = tu_seed("batch cache timestamp lookups");
+	tu_rmrf(store_path);
+	rill_store *s = open_cached(0);
+	rill_topic *t = create_topic(s, "t", compression, "CreateTime");
+	append_jumbled(t, RECORDS);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	for (int moved = 0; moved < 2; moved++) {
+		/* batch 7's largest timestamp is its record 27 (37 * 27 % 100 = 99) */
+		uint64_t log_start = moved ? 700 + 28 : 0;
+		for (size_t c = 0; c < sizeof(caches) / sizeof(caches[0]); c++) {
+			s = open_cached(caches[c]);
+			OK(rill_topic_open(&t, s, "t"));
+			if (moved)
+				OK(rill_delete_records(t, 0, log_start));
+			rill_reader *r = NULL;
+			OK(rill_reader_open(&r, t, 0, RILL_START_EARLIEST));
+			uint64_t rng = seed;
+			for (int i = 0; i < LOOKUPS; i++) {
+				int64_t ts = i == 0 ? INT64_MIN : i == 1 ? INT64_MAX
+				             : i == 2 ? jumbled_ts(700 + 27)
+				             : 900 + (int64_t)(tu_rand(&rng) % (RECORDS / (sorted ? 3 : 2) + 300));
+				uint64_t want = first_at_least(ts, log_start, RECORDS);
+				uint64_t got = UINT64_MAX;
+				OK(rill_offset_for_timestamp(&got, t, 0, ts));
+				ck_assert_msg(got == want, "%s%s cache %lld log start %" PRIu64 ": ts %lld gave %" PRIu64
+				              ", want %" PRIu64, compression, sorted ? " sorted" : "",
+				              (long long)caches[c], log_start,
+				              (long long)ts, got, want);
+				if (i % 10 == 0) {
+					OK(rill_reader_seek_timestamp(r, ts));
+					ck_assert_uint_eq(rill_reader_position(r), want);
+				}
+			}
+			rill_store_stats st = stats_of(s);
+			if (caches[c] == 0)
+				ck_assert_uint_gt(st.batch_cache_hits, st.batch_cache_misses);
+			if (caches[c] < 0)
+				ck_assert_uint_eq(st.batch_cache_hits + st.batch_cache_misses, 0);
+			rill_reader_close(r);
+			rill_topic_close(t);
+			OK(rill_store_close(s));
+			if (moved) {
+				/* the next cache size starts from the full log again */
+				tu_rmrf(store_path);
+				s = open_cached(0);
+				t = create_topic(s, "t", compression, "CreateTime");
+				append_jumbled(t, RECORDS);
+				rill_topic_close(t);
+				OK(rill_store_close(s));
+			}
+		}
+	}
+}
+
+START_TEST(test_cache_timestamp_lookups_plain)
+{
+	timestamp_lookups("none", false);
+	timestamp_lookups("none", true);
+}
+END_TEST
+
+START_TEST(test_cache_timestamp_lookups_zstd)
+{
+	timestamp_lookups("zstd", false);
+	timestamp_lookups("zstd", true);
+}
+END_TEST
+
+/* Warm timestamp lookups allocate nothing: the batch comes from the
+ * cache and the decoder is the partition's spare. */
+START_TEST(test_cache_timestamp_lookups_allocate_nothing)
+{
+	rill_store *s = open_cached(0);
+	rill_topic *t = create_topic(s, "t", "zstd", "CreateTime");
+	append_jumbled(t, 3000);
+	uint64_t got;
+	for (int64_t ts = 900; ts < 2600; ts += 7)
+		OK(rill_offset_for_timestamp(&got, t, 0, ts));
+	rill_alloc_hook_state before, after;
+	rill__alloc_stats(&before);
+	for (int64_t ts = 900; ts < 2600; ts += 3) {
+		OK(rill_offset_for_timestamp(&got, t, 0, ts));
+		ck_assert_uint_eq(got, first_at_least(ts, 0, 3000));
+	}
+	rill__alloc_stats(&after);
+	ck_assert_uint_eq(after.allocations, before.allocations);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
 Suite *batch_cache_suite(void)
 {
 	Suite *s = suite_create("batch_cache");
@@ -626,6 +769,9 @@ Suite *batch_cache_suite(void)
 	tcase_add_test(tc, test_cache_out_of_memory);
 	tcase_add_test(tc, test_cache_readonly_reads_a_rewritten_tail);
 	tcase_add_test(tc, test_cache_options);
+	tcase_add_test(tc, test_cache_timestamp_lookups_plain);
+	tcase_add_test(tc, test_cache_timestamp_lookups_zstd);
+	tcase_add_test(tc, test_cache_timestamp_lookups_allocate_nothing);
 	suite_add_tcase(s, tc);
 	return s;
 }

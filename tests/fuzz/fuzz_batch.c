@@ -100,7 +100,8 @@ static void expect_same_record(const rill_record *a, const rill_record *b)
 /* The batch cache's copy and record starts (see lib/batch_cache.c): 0 or
  * the decoder's error, like rill__batch_check_records. With `records`
  * (the plain decoder's), every record read from its noted start must be
- * the same record. */
+ * the same record, and the copy's timestamps are called sorted exactly
+ * when those records' never decrease. */
 static int cache_path(const uint8_t *batch, size_t size, const rill_batch_header *h,
                       const rill_record *records, size_t count)
 {
@@ -115,8 +116,15 @@ static int cache_path(const uint8_t *batch, size_t size, const rill_batch_header
 		return RILL_ENOMEM;
 	}
 	int rc = rill__batch_decoder_start_copy(dec, batch, size, h, section);
+	bool sorted = false;
 	if (rc == 0)
-		rc = rill__batch_decoder_note_starts(dec, starts);
+		rc = rill__batch_decoder_note_starts(dec, starts, &sorted);
+	if (rc == 0 && records != NULL) {
+		bool never_decrease = true;
+		for (size_t i = 1; i < count; i++)
+			never_decrease = never_decrease && records[i].timestamp_ms >= records[i - 1].timestamp_ms;
+		fuzz_check(sorted == never_decrease, "timestamps sorted");
+	}
 	for (size_t i = 0; rc == 0 && records != NULL && i < count; i++) {
 		rill__batch_decoder_start_at(dec, h, section, (uint32_t)i, starts[i]);
 		rill_record r;
