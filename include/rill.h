@@ -108,6 +108,9 @@ RILL_API const char *rill_errmsg(void);
  * relative to the process working directory, exactly as the store was opened.
  * All members are required except map/unmap/allocate, which may be NULL or
  * return -EOPNOTSUPP; the library then falls back to pread / plain growth.
+ * Members are called from several threads at once (appends and reads of
+ * different partitions, the background thread, a close of many
+ * partitions), so a table must be thread-safe.
  * ------------------------------------------------------------------------ */
 
 #define RILL_IO_VERSION 1
@@ -324,7 +327,9 @@ RILL_API int rill_store_open(rill_store **out, const char *path,
                              const rill_options *options);
 /**
  * Sync everything, write the clean-shutdown marker, release the lock and
- * free the store. Topic handles still open are closed. Accepts NULL.
+ * free the store. Topic handles still open are closed. Accepts NULL. The
+ * partitions of a topic with 32 or more are closed from up to 8 threads,
+ * so that their syncs share the file system's journal commits.
  * @return 0, or the first sync error (the store is freed regardless).
  * Not thread-safe: no other call on this store may be running.
  */

@@ -19,8 +19,9 @@
  * nothing is scanned; otherwise it recovers from its recovery point.
  *
  * Close: every partition syncs, trims preallocation, persists its index
- * and writes a checkpoint; only if all of that succeeded is the marker
- * written, synced, and its directory synced.
+ * and writes a checkpoint (a topic's many partitions from several threads,
+ * topic.c); only if all of that succeeded is the marker written, synced,
+ * and its directory synced.
  *
  * Read-only open takes no lock and writes nothing: it scans from each
  * recovery point to find the end the writer has reached, and readers

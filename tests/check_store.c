@@ -2296,6 +2296,58 @@ START_TEST(test_background_thread_and_stats)
 }
 END_TEST
 
+/* A topic of many partitions closes them from several threads, with a
+ * small file cache (closing partitions evict each other's descriptors)
+ * and readers the host left open; everything appended is there after the
+ * reopen, which is clean. Under `make tsan` this checks the closes share
+ * nothing unguarded. */
+START_TEST(test_concurrent_close_of_many_partitions)
+{
+	enum { PARTITIONS = 80 };
+	rill_store *s = NULL;
+	rill_options o = RILL_OPTIONS_INIT;
+	o.max_open_files = 16;
+	OK(rill_store_open(&s, store_path, &o));
+	rill_config c = small_config("os");
+	OK(rill_topic_create(s, "t", PARTITIONS, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "t"));
+	char v[64];
+	for (int32_t p = 0; p < PARTITIONS; p++) {
+		for (int32_t i = 0; i <= p % 7; i++) {
+			snprintf(v, sizeof(v), "p%d-r%d", (int)p, (int)i);
+			rill_record r = {.value = v, .value_len = strlen(v), .timestamp_ms = RILL_TIMESTAMP_NOW};
+			OK(rill_append(NULL, t, p, &r, 1, 0));
+		}
+	}
+	rill_reader *left_open[4];
+	for (int i = 0; i < 4; i++)
+		OK(rill_reader_open(&left_open[i], t, i * 20, RILL_START_EARLIEST));
+	OK(rill_store_close(s)); /* frees the readers and the handle */
+
+	OK(rill_store_open(&s, store_path, &o));
+	rill_store_stats st;
+	OK(rill_store_stats_get(&st, s));
+	ck_assert_int_eq(st.clean_open, 1);
+	OK(rill_topic_open(&t, s, "t"));
+	for (int32_t p = 0; p < PARTITIONS; p++) {
+		rill_reader *r = NULL;
+		OK(rill_reader_open(&r, t, p, RILL_START_EARLIEST));
+		rill_record rec;
+		for (int32_t i = 0; i <= p % 7; i++) {
+			OK(rill_reader_next(r, &rec));
+			snprintf(v, sizeof(v), "p%d-r%d", (int)p, (int)i);
+			ck_assert_uint_eq(rec.value_len, strlen(v));
+			ck_assert(memcmp(rec.value, v, rec.value_len) == 0);
+		}
+		FAILS(rill_reader_next(r, &rec), RILL_EAGAIN);
+		rill_reader_close(r);
+	}
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
 Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -2343,6 +2395,7 @@ Suite *store_suite(void)
 	tcase_add_test(cc, test_concurrent_reader_churn_small_file_cache);
 	tcase_add_test(cc, test_concurrent_verify_under_retention);
 	tcase_add_test(cc, test_concurrent_add_partitions);
+	tcase_add_test(cc, test_concurrent_close_of_many_partitions);
 	suite_add_tcase(s, cc);
 	return s;
 }
