@@ -27,12 +27,13 @@
  * store's pool (so compression runs in parallel and, after warm-up,
  * nothing is allocated), then take only the partition lock to write.
  *
- * Closing a topic of many partitions closes them from several threads:
- * each partition with new data pays syncs of its own (log, checkpoint
- * file, rename, directory), and one after another 10,000 of them took
- * 20 s; in parallel the file system folds concurrent syncs into shared
- * journal commits. Few partitions close in the calling thread alone, so
- * a run on a simulated file system keeps its order of operations (crash
+ * A topic of many partitions opens and closes them from several threads:
+ * each partition pays syncs of its own (a first open creates its segment
+ * files; a close with new data syncs the log and replaces the checkpoint),
+ * and one after another 10,000 of them took 20 s to close; in parallel the
+ * file system folds concurrent syncs into shared journal commits. Few
+ * partitions open and close in the calling thread alone, in order, so a
+ * run on a simulated file system keeps its order of operations (crash
  * tests replay by operation count).
  */
 #include "store.h"
@@ -299,31 +300,124 @@ static void topic_state_free(rill_topic_state *t)
 	rill__free(t);
 }
 
-static int open_partitions(rill_topic_state *t, int32_t from, int32_t to, bool clean)
+/* Runs of at least this many partitions are opened or closed in
+ * parallel. */
+#define PARALLEL_MIN 32
+/* Helper threads for that, beside the caller: the work is mostly waiting
+ * for syncs, not computing, so more threads than cores still help. */
+#define PARALLEL_HELPERS 7
+
+typedef int (*partition_fn)(rill_topic_state *t, int32_t i, void *arg);
+
+typedef struct partition_work {
+	rill_topic_state *topic;
+	int32_t to;
+	partition_fn fn;
+	void *arg;
+	bool stop_on_error;
+	atomic_int next;              /* next partition to start */
+	atomic_bool failed;
+	pthread_mutex_t lock;         /* the first error, below */
+	int rc;
+	char msg[512];
+} partition_work;
+
+static void *partition_worker(void *arg)
 {
-	for (int32_t i = from; i < to; i++) {
-		char dir[RILL_PATH_MAX];
-		int rc = partition_dir(dir, sizeof(dir), t->dir, t->name, i);
-		if (rc != 0)
-			return rc;
-		int type = 0;
-		int err = t->store->env.io->stat(t->store->env.io->ctx, dir, &type);
-		if (err == -ENOENT && !t->store->env.readonly) {
-			/* A partition directory named in topic.meta is missing: it
-			 * was created before the meta (add-partitions), so this is
-			 * damage, not an interrupted operation. */
-			return rill__error(RILL_ECORRUPT, "topic %s: partition directory %s is missing", t->name, dir);
+	partition_work *w = arg;
+	for (;;) {
+		if (w->stop_on_error && atomic_load(&w->failed))
+			break;
+		int32_t i = atomic_fetch_add(&w->next, 1);
+		if (i >= w->to)
+			break;
+		int rc = w->fn(w->topic, i, w->arg);
+		if (rc != 0) {
+			/* the message is this thread's: keep it for the caller */
+			pthread_mutex_lock(&w->lock);
+			if (w->rc == 0) {
+				w->rc = rc;
+				snprintf(w->msg, sizeof(w->msg), "%s", rill_errmsg());
+			}
+			pthread_mutex_unlock(&w->lock);
+			atomic_store(&w->failed, true);
 		}
-		if (err != 0)
-			return rill__io_error(err, "stat", dir);
-		rc = rill__partition_open(&t->partitions[i], &t->store->env, dir, t->name, i, &t->config, clean);
-		if (rc != 0)
-			return rc;
 	}
+	return NULL;
+}
+
+/*
+ * fn(t, i, arg) for every partition i in [from, to): from several threads
+ * when asked and there are PARALLEL_MIN or more, else in the calling
+ * thread alone, in order. With stop_on_error no partition is started after one failed
+ * (those already running finish). Returns the first failure, with the
+ * message of the thread it happened in.
+ */
+static int for_each_partition(rill_topic_state *t, int32_t from, int32_t to, partition_fn fn,
+                              void *arg, bool stop_on_error, bool parallel)
+{
+	partition_work w = {.topic = t, .to = to, .fn = fn, .arg = arg, .stop_on_error = stop_on_error};
+	atomic_init(&w.next, from);
+	atomic_init(&w.failed, false);
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_t helpers[PARALLEL_HELPERS];
+	int started = 0;
+	if (parallel && to - from >= PARALLEL_MIN) {
+		/* A helper that cannot start leaves its share to the others. */
+		while (started < PARALLEL_HELPERS &&
+		       pthread_create(&helpers[started], NULL, partition_worker, &w) == 0)
+			started++;
+	}
+	partition_worker(&w);
+	for (int i = 0; i < started; i++)
+		pthread_join(helpers[i], NULL);
+	pthread_mutex_destroy(&w.lock);
+	if (w.rc != 0)
+		return rill__error(w.rc, "%s", w.msg);
 	return 0;
 }
 
-int rill__topic_load(rill_topic_state **out, rill_store *store, const char *name, bool clean)
+static int open_one(rill_topic_state *t, int32_t i, void *arg)
+{
+	bool clean = *(const bool *)arg;
+	char dir[RILL_PATH_MAX];
+	int rc = partition_dir(dir, sizeof(dir), t->dir, t->name, i);
+	if (rc != 0)
+		return rc;
+	int type = 0;
+	int err = t->store->env.io->stat(t->store->env.io->ctx, dir, &type);
+	if (err == -ENOENT && !t->store->env.readonly) {
+		/* A partition directory named in topic.meta is missing: it
+		 * was created before the meta (add-partitions), so this is
+		 * damage, not an interrupted operation. */
+		return rill__error(RILL_ECORRUPT, "topic %s: partition directory %s is missing", t->name, dir);
+	}
+	if (err != 0)
+		return rill__io_error(err, "stat", dir);
+	return rill__partition_open(&t->partitions[i], &t->store->env, dir, t->name, i, &t->config, clean);
+}
+
+/* Partitions [from, to); in parallel when asked and there are many: for
+ * a first open, which creates each partition's segment files with syncs of
+ * its own, and a recovery after an unclean stop, which scans each. A clean
+ * open is little work a partition, mostly the CPU's: in parallel on 2
+ * vCPUs 10,000 partitions reopened in 1.9-2.0 s instead of 1.5-1.7 s. On
+ * failure those opened stay in t->partitions for the caller to close. */
+static int open_partitions(rill_topic_state *t, int32_t from, int32_t to, bool clean, bool parallel)
+{
+	return for_each_partition(t, from, to, open_one, &clean, true, parallel);
+}
+
+static int close_one(rill_topic_state *t, int32_t i, void *arg)
+{
+	(void)arg;
+	int rc = rill__partition_close(t->partitions[i]);
+	t->partitions[i] = NULL;
+	return rc;
+}
+
+int rill__topic_load(rill_topic_state **out, rill_store *store, const char *name, bool clean,
+                     bool created)
 {
 	*out = NULL;
 	rill_topic_state *t = rill__calloc(1, sizeof(*t));
@@ -357,7 +451,7 @@ int rill__topic_load(rill_topic_state **out, rill_store *store, const char *name
 		if (rc != 0)
 			goto fail;
 	}
-	rc = open_partitions(t, 0, t->partition_count, clean);
+	rc = open_partitions(t, 0, t->partition_count, clean, created || !clean);
 	if (rc != 0)
 		goto fail;
 	if (!store->env.readonly && !clean) {
@@ -388,62 +482,11 @@ fail:
 	return rc;
 }
 
-/* Topics with at least this many partitions close them in parallel. */
-#define PARALLEL_CLOSE_MIN 32
-/* Helper threads for that, beside the caller: the work is waiting for
- * syncs, not computing, so more threads than cores still help. */
-#define CLOSE_HELPERS 7
-
-typedef struct close_work {
-	rill_topic_state *topic;
-	atomic_int next;              /* next partition to close */
-	pthread_mutex_t lock;         /* the first error, below */
-	int rc;
-	char msg[512];
-} close_work;
-
-static void *close_partitions(void *arg)
-{
-	close_work *w = arg;
-	for (;;) {
-		int i = atomic_fetch_add(&w->next, 1);
-		if (i >= w->topic->partition_count)
-			break;
-		int rc = rill__partition_close(w->topic->partitions[i]);
-		w->topic->partitions[i] = NULL;
-		if (rc != 0) {
-			/* the message is this thread's: keep it for the caller */
-			pthread_mutex_lock(&w->lock);
-			if (w->rc == 0) {
-				w->rc = rc;
-				snprintf(w->msg, sizeof(w->msg), "%s", rill_errmsg());
-			}
-			pthread_mutex_unlock(&w->lock);
-		}
-	}
-	return NULL;
-}
-
 int rill__topic_state_close(rill_topic_state *t)
 {
-	close_work w = {.topic = t};
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_t helpers[CLOSE_HELPERS];
-	int started = 0;
-	if (t->partition_count >= PARALLEL_CLOSE_MIN) {
-		/* A helper that cannot start leaves its share to the others. */
-		while (started < CLOSE_HELPERS &&
-		       pthread_create(&helpers[started], NULL, close_partitions, &w) == 0)
-			started++;
-	}
-	close_partitions(&w);
-	for (int i = 0; i < started; i++)
-		pthread_join(helpers[i], NULL);
-	pthread_mutex_destroy(&w.lock);
+	int rc = for_each_partition(t, 0, t->partition_count, close_one, NULL, false, true);
 	topic_state_free(t);
-	if (w.rc != 0)
-		return rill__error(w.rc, "%s", w.msg);
-	return 0;
+	return rc;
 }
 
 /* ============================================================ public calls */
@@ -557,7 +600,7 @@ int rill_topic_add_partitions(rill_topic *topic, int32_t partitions)
 	if (rc == 0)
 		rc = write_meta(io, t->dir, partitions);
 	if (rc == 0) {
-		rc = open_partitions(t, old, partitions, true);
+		rc = open_partitions(t, old, partitions, true, true);
 		if (rc != 0) {
 			for (int32_t i = old; i < partitions; i++) {
 				rill__partition_close(t->partitions[i]);

@@ -2296,6 +2296,30 @@ START_TEST(test_background_thread_and_stats)
 }
 END_TEST
 
+/* After an unclean stop a topic of many partitions recovers them from
+ * several threads: one whose directory is missing fails the open with that
+ * partition's message (not another thread's), and the partitions already
+ * opened are closed again (no leak under `make asan`). */
+START_TEST(test_parallel_open_reports_the_failing_partition)
+{
+	enum { PARTITIONS = 40 };
+	rill_store *s = open_store();
+	rill_config c = small_config("os");
+	OK(rill_topic_create(s, "t", PARTITIONS, &c));
+	OK(rill_store_close(s));
+	char gone[700];
+	snprintf(gone, sizeof(gone), "%s/t/t-33", store_path);
+	tu_rmrf(gone);
+	snprintf(gone, sizeof(gone), "%s/.clean-shutdown", store_path); /* as after kill -9 */
+	ck_assert_int_eq(unlink(gone), 0);
+	s = NULL;
+	rill_options o = RILL_OPTIONS_INIT;
+	FAILS(rill_store_open(&s, store_path, &o), RILL_ECORRUPT);
+	ck_assert_ptr_null(s);
+	ck_assert_msg(strstr(rill_errmsg(), "t-33 is missing") != NULL, "%s", rill_errmsg());
+}
+END_TEST
+
 /* A topic of many partitions closes them from several threads, with a
  * small file cache (closing partitions evict each other's descriptors)
  * and readers the host left open; everything appended is there after the
@@ -2381,6 +2405,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_corruption_is_reported_not_returned);
 	tcase_add_test(tc, test_unclean_shutdown_recovers_tail);
 	tcase_add_test(tc, test_background_thread_and_stats);
+	tcase_add_test(tc, test_parallel_open_reports_the_failing_partition);
 	suite_add_tcase(s, tc);
 	TCase *cc = tcase_create("concurrency");
 	tcase_add_checked_fixture(cc, setup, teardown);
