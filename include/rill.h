@@ -315,7 +315,8 @@ typedef struct rill_options {
  * takes no lock, runs beside a writer, changes nothing on disk, and sees the
  * records the writer has completely written.
  * After an unclean shutdown the writer recovers every partition (see
- * docs/FORMAT.md, "Recovery").
+ * docs/FORMAT.md, "Recovery"); a topic's partitions from up to 8 threads
+ * when it has 32 or more.
  * @param[out] out    the store; set to NULL on failure
  * @param[in] path    directory
  * @param[in] options NULL for defaults

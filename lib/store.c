@@ -166,7 +166,7 @@ static int load_topics(rill_store *store, bool clean)
 	for (size_t i = 0; i < ctx.count; i++) {
 		if (rc == 0) {
 			rill_topic_state *t = NULL;
-			rc = rill__topic_load(&t, store, ctx.names[i], clean, false);
+			rc = rill__topic_load(&t, store, ctx.names[i], clean);
 			if (rc == RILL_ENOTFOUND) {
 				/* A directory without topic.meta is not a topic. */
 				rc = 0;
@@ -537,7 +537,7 @@ int rill_topic_create(rill_store *store, const char *name, int32_t partitions, c
 	if (rc != 0)
 		goto out;
 	rill_topic_state *t = NULL;
-	rc = rill__topic_load(&t, store, name, true, true);
+	rc = rill__topic_load(&t, store, name, true);
 	if (rc == 0) {
 		rc = add_topic(store, t);
 		if (rc != 0)
@@ -583,7 +583,7 @@ int rill_topic_open(rill_topic **out, rill_store *store, const char *name)
 		int type = 0;
 		if (rill__path(path, sizeof(path), "%s/%s", store->path, name) == 0 &&
 		    store->env.io->stat(store->env.io->ctx, path, &type) == 0 && type == RILL_IO_DIR) {
-			rc = rill__topic_load(&t, store, name, false, false);
+			rc = rill__topic_load(&t, store, name, false);
 			if (rc == 0) {
 				rc = add_topic(store, t);
 				if (rc != 0) {

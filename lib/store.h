@@ -89,12 +89,9 @@ struct rill_store {
 };
 
 /* topic.c */
-/* created: the topic's files were just made (its partitions' first opens
- * create their segments, in parallel when there are many, as are the
- * recoveries of an unclean open; a clean open is little work a partition
- * and runs in the calling thread). */
-int rill__topic_load(rill_topic_state **out, struct rill_store *store, const char *name, bool clean,
-                     bool created);
+/* clean: the last shutdown was clean. Otherwise every partition recovers
+ * (in parallel when there are many). */
+int rill__topic_load(rill_topic_state **out, struct rill_store *store, const char *name, bool clean);
 int rill__topic_state_close(rill_topic_state *t);
 int rill__topic_create_files(struct rill_store *store, const char *name, int32_t partitions,
                              const rill_config *config);
