@@ -1930,6 +1930,17 @@ static int ensure_index(rill_partition *p, rill_segment *seg)
 	return rc;
 }
 
+/* The `total` bytes of the batch at pos of segment seg (pinned), checked
+ * against its checksum: an I/O error as is, a mismatch RILL_ECORRUPT. */
+static int verified_bytes(rill_partition *p, rill_segment *seg, uint64_t pos, uint64_t total,
+                          uint8_t **scratch, size_t *scratch_cap, const uint8_t **out)
+{
+	int rc = rill__segment_bytes(p->env, seg, pos, (size_t)total, scratch, scratch_cap, out);
+	if (rc == 0)
+		rc = rill__batch_verify(*out, (size_t)total, p->partition_key);
+	return rc;
+}
+
 int rill__partition_cached_batch(rill_partition *p, rill_segment *seg, uint64_t pos,
                                  const rill_batch_header *h, uint64_t total, bool look_up,
                                  rill_batch_decoder *dec, uint8_t **scratch, size_t *scratch_cap,
@@ -1953,9 +1964,7 @@ int rill__partition_cached_batch(rill_partition *p, rill_segment *seg, uint64_t 
 		if (e == NULL)
 			return RILL_EAGAIN;
 		const uint8_t *bytes = NULL;
-		int rc = rill__segment_bytes(p->env, seg, pos, (size_t)total, scratch, scratch_cap, &bytes);
-		if (rc == 0)
-			rc = rill__batch_verify(bytes, (size_t)total, p->partition_key);
+		int rc = verified_bytes(p, seg, pos, total, scratch, scratch_cap, &bytes);
 		if (rc == 0)
 			rc = rill__batch_decoder_start_copy(dec, bytes, (size_t)total, h, e->section);
 		if (rc == 0)
@@ -2029,9 +2038,7 @@ static int first_record_at(rill_partition *p, rill_segment *seg, uint64_t pos,
 		                             e->record_starts[first]);
 	} else if (rc == RILL_EAGAIN) {
 		const uint8_t *bytes = NULL;
-		rc = rill__segment_bytes(p->env, seg, pos, (size_t)total, scratch, scratch_cap, &bytes);
-		if (rc == 0)
-			rc = rill__batch_verify(bytes, (size_t)total, p->partition_key);
+		rc = verified_bytes(p, seg, pos, total, scratch, scratch_cap, &bytes);
 		if (rc == 0)
 			rc = rill__batch_decoder_start(dec, bytes, (size_t)total);
 	}
@@ -2060,15 +2067,15 @@ done:
 /*
  * The batch a timestamp lookup decodes next: the first at or after offset
  * `from` whose max timestamp reaches ts, by the segments' max timestamps,
- * the time index and the batch headers. Found (*found), its segment comes
- * back pinned and referenced. Partition lock held.
+ * the time index and the batch headers (read through the caller's scratch
+ * where not mapped). Found (*found), its segment comes back pinned and
+ * referenced. Partition lock held.
  */
-static int timestamp_candidate(rill_partition *p, int64_t ts, uint64_t from, rill_segment **out_seg,
-                               uint64_t *out_pos, rill_batch_header *out_h, bool *found)
+static int timestamp_candidate(rill_partition *p, int64_t ts, uint64_t from, uint8_t **scratch,
+                               size_t *scratch_cap, rill_segment **out_seg, uint64_t *out_pos,
+                               rill_batch_header *out_h, bool *found)
 {
 	int rc = 0;
-	uint8_t *scratch = NULL;
-	size_t scratch_cap = 0;
 	*found = false;
 	for (size_t i = 0; i < p->segment_count && !*found && rc == 0; i++) {
 		rill_segment *seg = p->segments[i];
@@ -2095,7 +2102,7 @@ static int timestamp_candidate(rill_partition *p, int64_t ts, uint64_t from, ril
 		while (pos < end) {
 			const uint8_t *bytes = NULL;
 			rill_batch_header h;
-			rc = rill__segment_bytes(p->env, seg, pos, RILL_BATCH_HEADER_SIZE, &scratch, &scratch_cap, &bytes);
+			rc = rill__segment_bytes(p->env, seg, pos, RILL_BATCH_HEADER_SIZE, scratch, scratch_cap, &bytes);
 			if (rc != 0)
 				break;
 			rc = rill__batch_parse_header(bytes, RILL_BATCH_HEADER_SIZE, end - pos, &h);
@@ -2117,7 +2124,6 @@ static int timestamp_candidate(rill_partition *p, int64_t ts, uint64_t from, ril
 		if (!*found)
 			rill__segment_unpin(p->env, seg);
 	}
-	rill__free(scratch);
 	return rc;
 }
 
@@ -2145,7 +2151,7 @@ int rill__partition_offset_for_timestamp(rill_partition *p, int64_t ts, uint64_t
 		*out = atomic_load(&p->next_offset);
 		if (from < p->log_start)
 			from = p->log_start;
-		rc = timestamp_candidate(p, ts, from, &seg, &pos, &h, &found);
+		rc = timestamp_candidate(p, ts, from, &scratch, &scratch_cap, &seg, &pos, &h, &found);
 		pthread_mutex_unlock(&p->lock);
 		if (rc != 0 || !found)
 			break;

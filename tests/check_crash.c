@@ -2230,6 +2230,25 @@ static sim_fs *sim_with_store(uint64_t seed, uint32_t flags, rill_options *o, ri
 	return sim;
 }
 
+/* Topic "t" of `partitions` partitions under durability=os, each given
+ * `records` one-record batches of 100 bytes; its handle is closed. */
+static void append_to_each(rill_store *s, int32_t partitions, int records)
+{
+	rill_config c;
+	rill_config_init(&c);
+	ck_assert_int_eq(rill_config_set(&c, "durability", "os"), 0);
+	ck_assert_int_eq(rill_topic_create(s, "t", partitions, &c), 0);
+	rill_topic *t = NULL;
+	ck_assert_int_eq(rill_topic_open(&t, s, "t"), 0);
+	char v[100];
+	memset(v, 'v', sizeof(v));
+	rill_record r = {NULL, 0, v, sizeof(v), NULL, 0, T0_MS, 0};
+	for (int32_t p = 0; p < partitions; p++)
+		for (int i = 0; i < records; i++)
+			ck_assert_int_eq(rill_append(NULL, t, p, &r, 1, 0), 0);
+	rill_topic_close(t);
+}
+
 /* A clean open changes nothing per partition (the checkpoint it read is
  * the one on stable storage, the empty index files need no cut), nor does
  * a close with nothing appended: what they write does not grow with the
@@ -2243,19 +2262,8 @@ START_TEST(test_clean_open_writes_nothing_per_partition)
 		rill_options o;
 		rill_store *s = NULL;
 		sim_fs *sim = sim_with_store(13, 0, &o, &s);
-		rill_config c;
-		rill_config_init(&c);
-		ck_assert_int_eq(rill_config_set(&c, "durability", "os"), 0);
-		ck_assert_int_eq(rill_topic_create(s, "t", partitions, &c), 0);
+		append_to_each(s, partitions, 3);
 		rill_topic *t = NULL;
-		ck_assert_int_eq(rill_topic_open(&t, s, "t"), 0);
-		char v[100];
-		memset(v, 'v', sizeof(v));
-		rill_record r = {NULL, 0, v, sizeof(v), NULL, 0, T0_MS, 0};
-		for (int32_t p = 0; p < partitions; p++)
-			for (int i = 0; i < 3; i++)
-				ck_assert_int_eq(rill_append(NULL, t, p, &r, 1, 0), 0);
-		rill_topic_close(t);
 		ck_assert_int_eq(rill_store_close(s), 0);
 
 		uint64_t m0 = sim_mutations(sim);
@@ -2301,19 +2309,8 @@ START_TEST(test_parallel_close_syncs_every_partition)
 		rill_options o;
 		rill_store *s = NULL;
 		sim_fs *sim = sim_with_store(17, 0, &o, &s);
-		rill_config c;
-		rill_config_init(&c);
-		ck_assert_int_eq(rill_config_set(&c, "durability", "os"), 0);
-		ck_assert_int_eq(rill_topic_create(s, "t", PARTITIONS, &c), 0);
+		append_to_each(s, PARTITIONS, RECORDS);
 		rill_topic *t = NULL;
-		ck_assert_int_eq(rill_topic_open(&t, s, "t"), 0);
-		char v[100];
-		memset(v, 'v', sizeof(v));
-		rill_record r = {NULL, 0, v, sizeof(v), NULL, 0, T0_MS, 0};
-		for (int32_t p = 0; p < PARTITIONS; p++)
-			for (int i = 0; i < RECORDS; i++)
-				ck_assert_int_eq(rill_append(NULL, t, p, &r, 1, 0), 0);
-		rill_topic_close(t);
 		if (fail)
 			ck_assert_int_eq(sim_fail_at(sim, SIM_OP_SYNC, PARTITIONS, -EIO, 0), 0);
 		int rc = rill_store_close(s);
