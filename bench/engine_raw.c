@@ -17,7 +17,12 @@
  * would: a writer pwrites its batch under the partition lock, then either
  * becomes the syncer (fdatasync covering everything written so far) or
  * waits for the current sync to cover it. One producer = one fdatasync per
- * call. Non-durable appends reserve their position under the lock and
+ * call. The syncer first waits, at most half its last fdatasync, for as
+ * many writers as shared the last sync to be back (the gather rill does
+ * too, lib/partition.c): without it a sync covers only the writers that
+ * wrote while the previous one ran, about half of them, and the physical
+ * limit would be set by a weaker design than the engine measured
+ * against it. Non-durable appends reserve their position under the lock and
  * pwrite outside it.
  *
  * Random reads use an offset index: the file position of each record (u64),
@@ -33,6 +38,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -50,7 +56,12 @@ typedef struct raw_part {
 	uint64_t index_cap;     /* entries allocated */
 	uint64_t written_seq;   /* batches written */
 	uint64_t synced_seq;    /* batches covered by a finished fdatasync */
-	int syncing;            /* a writer is in fdatasync */
+	int syncing;            /* a writer leads a sync (gathering or in fdatasync) */
+	pthread_cond_t gather_cond; /* the last arrival of a group wakes its syncer */
+	int gathering;          /* the syncer waits for its group */
+	int arrived;            /* writers waiting for a sync not yet started */
+	int group_expect;       /* writers that shared the last sync */
+	int64_t last_sync_ns;   /* duration of the last fdatasync */
 	int failed;             /* a write or sync failed: refuse appends */
 } raw_part;
 
@@ -149,6 +160,11 @@ static int raw_open_common(void **out, const engine_params *p, int prealloc)
 		raw_part *rp = &e->part[i];
 		pthread_mutex_init(&rp->lock, NULL);
 		pthread_cond_init(&rp->synced_cond, NULL);
+		pthread_condattr_t monotonic;
+		pthread_condattr_init(&monotonic);
+		pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+		pthread_cond_init(&rp->gather_cond, &monotonic);
+		pthread_condattr_destroy(&monotonic);
 		char path[4200];
 		snprintf(path, sizeof path, "%s/p%d.log", p->dir, i);
 		rp->fd = open(path, O_RDWR | O_CREAT | (p->reopen ? 0 : O_TRUNC), 0644);
@@ -223,6 +239,7 @@ static int raw_close(void *engine)
 		free(rp->index);
 		pthread_mutex_destroy(&rp->lock);
 		pthread_cond_destroy(&rp->synced_cond);
+		pthread_cond_destroy(&rp->gather_cond);
 	}
 	free(e->part);
 	free(e);
@@ -269,6 +286,33 @@ static int index_push(raw_part *rp, uint64_t pos)
 	}
 	rp->index[rp->index_count++] = pos;
 	return 0;
+}
+
+/* The syncer's wait for its group (lock held, rp->syncing set): until as
+ * many writers as shared the last sync have written again, or half the
+ * last fdatasync has passed; a timeout shrinks the group to who came. */
+static void gather(raw_part *rp)
+{
+	if (rp->group_expect <= 1 || rp->arrived >= rp->group_expect || rp->last_sync_ns <= 0)
+		return;
+	int64_t wait_ns = rp->last_sync_ns / 2;
+	if (wait_ns > 500000)
+		wait_ns = 500000;
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_nsec += (long)wait_ns;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	rp->gathering = 1;
+	while (rp->arrived < rp->group_expect) {
+		if (pthread_cond_timedwait(&rp->gather_cond, &rp->lock, &deadline) == ETIMEDOUT) {
+			rp->group_expect = rp->arrived;
+			break;
+		}
+	}
+	rp->gathering = 0;
 }
 
 static int raw_append(void *handle, int partition, const bench_rec *recs, size_t n)
@@ -321,17 +365,28 @@ static int raw_append(void *handle, int partition, const bench_rec *recs, size_t
 		return rc;
 	}
 	uint64_t mine = ++rp->written_seq;
+	rp->arrived++;
+	if (rp->gathering && rp->arrived >= rp->group_expect)
+		pthread_cond_signal(&rp->gather_cond);
 	while (rp->synced_seq < mine && !rp->failed) {
 		if (rp->syncing) {
 			pthread_cond_wait(&rp->synced_cond, &rp->lock);
 			continue;
 		}
 		rp->syncing = 1;
+		gather(rp);
+		int covered = rp->arrived;
+		rp->arrived = 0;
 		uint64_t target = rp->written_seq;
 		pthread_mutex_unlock(&rp->lock);
+		int64_t t0 = (int64_t)bench_now_ns();
 		int s = fdatasync(rp->fd);
+		int64_t took = (int64_t)bench_now_ns() - t0;
 		pthread_mutex_lock(&rp->lock);
 		rp->syncing = 0;
+		rp->last_sync_ns = took;
+		if (covered + rp->arrived > rp->group_expect)
+			rp->group_expect = covered + rp->arrived;
 		e->syncs++;
 		if (s != 0) {
 			rp->failed = 1;
