@@ -314,6 +314,16 @@ typedef struct checkpoint {
 	uint64_t position;            /* byte position of it in that segment */
 } checkpoint;
 
+/* What stable storage says: the file, or for a new partition its absence. */
+static void note_checkpoint_on_disk(rill_partition *p, const checkpoint *cp)
+{
+	p->checkpoint_recovery = cp->recovery;
+	p->checkpoint_position = cp->position;
+	p->checkpoint_log_start = cp->log_start;
+	p->checkpoint_segment = cp->segment;
+	p->checkpoint_known = true;
+}
+
 static int checkpoint_write(rill_partition *p, const checkpoint *cp)
 {
 	char fields[CHECKPOINT_TEXT_MAX];
@@ -322,13 +332,8 @@ static int checkpoint_write(rill_partition *p, const checkpoint *cp)
 	         " position=%" PRIu64,
 	         cp->log_start, cp->recovery, cp->segment, cp->position);
 	int rc = write_checked_line(p, RILL_CHECKPOINT_FILE, fields);
-	if (rc == 0) {
-		p->checkpoint_recovery = cp->recovery;
-		p->checkpoint_position = cp->position;
-		p->checkpoint_log_start = cp->log_start;
-		p->checkpoint_segment = cp->segment;
-		p->checkpoint_known = true;
-	}
+	if (rc == 0)
+		note_checkpoint_on_disk(p, cp);
 	return rc;
 }
 
@@ -569,8 +574,12 @@ static int drop_newest_segments(rill_partition *p, size_t keep, const char *why)
 	return 0;
 }
 
-static int create_segment_file(rill_partition *p, uint64_t base)
+/* Create the empty .log of a new segment, removing index files a previous
+ * segment at this base left (*out_no_index: both are known gone, so the
+ * new segment's index needs no files until it has entries). */
+static int create_segment_file(rill_partition *p, uint64_t base, bool *out_no_index)
 {
+	*out_no_index = false;
 	char path[RILL_PATH_MAX];
 	int rc = rill__segment_path(path, sizeof(path), p->dir, base, ".log");
 	if (rc != 0)
@@ -585,12 +594,28 @@ static int create_segment_file(rill_partition *p, uint64_t base)
 	p->env->io->close(p->env->io->ctx, fd);
 	/* Remove stale index files of a previous segment with this base. */
 	static const char *const idx[] = {".index", ".timeindex"};
+	bool gone = true;
 	for (int i = 0; i < 2; i++) {
-		if (rill__segment_path(path, sizeof(path), p->dir, base, idx[i]) == 0)
-			p->env->io->unlink(p->env->io->ctx, path);
+		if (rill__segment_path(path, sizeof(path), p->dir, base, idx[i]) != 0) {
+			gone = false;
+			continue;
+		}
+		int e = p->env->io->unlink(p->env->io->ctx, path);
+		if (e != 0 && e != -ENOENT)
+			gone = false; /* left as it was: the first persist cuts it */
 	}
 	/* R2: the new entry is durable before anything in it is acknowledged. */
-	return rill__sync_dir(p->env->io, p->dir);
+	rc = rill__sync_dir(p->env->io, p->dir);
+	*out_no_index = rc == 0 && gone;
+	return rc;
+}
+
+/* A new segment's index with no files on disk: the first persist writes
+ * them once there are entries, never an empty pair (two fdatasyncs a
+ * segment, paid by every partition of a new topic at its first close). */
+static void note_no_index_files(rill_segment *seg, bool no_index)
+{
+	seg->index.files_empty = no_index;
 }
 
 /* Cut a segment's file at `position` (recovery of a torn tail). */
@@ -850,6 +875,27 @@ static int walk_to_point(rill_partition *p, rill_segment *seg, uint64_t file_siz
 	return rc;
 }
 
+/* Whether the segment file at `base` holds no bytes. */
+static int log_file_empty(rill_partition *p, uint64_t base, bool *out_empty)
+{
+	char path[RILL_PATH_MAX];
+	int rc = rill__segment_path(path, sizeof(path), p->dir, base, ".log");
+	if (rc != 0)
+		return rc;
+	const rill_io *io = p->env->io;
+	int fd = -1;
+	int err = io->open(io->ctx, path, RILL_O_READ, 0, &fd);
+	if (err != 0)
+		return rill__io_error(err, "open", path);
+	uint64_t size = 0;
+	err = io->file_size(io->ctx, fd, &size);
+	io->close(io->ctx, fd);
+	if (err != 0)
+		return rill__io_error(err, "stat", path);
+	*out_empty = size == 0;
+	return 0;
+}
+
 static int load_partition(rill_partition *p, bool clean)
 {
 	rill_env *env = p->env;
@@ -870,6 +916,20 @@ static int load_partition(rill_partition *p, bool clean)
 	checkpoint cp = {0, 0, 0, 0};
 	rc = checkpoint_read(p, &cp);
 	bool have_cp = rc == 0;
+	if (rc == RILL_ENOTFOUND && listing.count == 1 && listing.bases[0] == 0) {
+		/* A partition that never had anything to checkpoint: its one
+		 * segment, at offset 0, is empty. No file means the checkpoint
+		 * {log start 0, recovery point offset 0 at position 0}. */
+		bool empty = false;
+		rc = log_file_empty(p, 0, &empty);
+		if (rc != 0)
+			goto out;
+		rc = RILL_ENOTFOUND;
+		if (empty) {
+			have_cp = true;
+			rc = 0;
+		}
+	}
 	if (rc == RILL_ECORRUPT || (rc == RILL_ENOTFOUND && listing.count > 0)) {
 		rill__log(&env->logger, RILL_LOG_WARN, "partition %s: %s; scanning the whole log",
 		          p->dir, rill_errmsg());
@@ -913,7 +973,8 @@ static int load_partition(rill_partition *p, bool clean)
 			                 p->dir);
 			goto out;
 		}
-		rc = create_segment_file(p, cp.log_start);
+		bool no_index = false;
+		rc = create_segment_file(p, cp.log_start, &no_index);
 		if (rc != 0)
 			goto out;
 		rill_segment *seg = rill__segment_new(p, cp.log_start, index_entries_max(&p->config));
@@ -923,6 +984,7 @@ static int load_partition(rill_partition *p, bool clean)
 		}
 		seg->map_capacity = map_capacity(&p->config);
 		seg->index.loaded = true;
+		note_no_index_files(seg, no_index);
 		reserve_active_index(&p->config, seg);
 		rc = push_segment(p, seg);
 		if (rc != 0) {
@@ -934,6 +996,14 @@ static int load_partition(rill_partition *p, bool clean)
 		atomic_store(&p->durable, cp.log_start);
 		cp.recovery = cp.segment = cp.log_start;
 		cp.position = 0;
+		if (!have_cp && cp.log_start == 0) {
+			/* A new partition: no checkpoint file says the same as this
+			 * one (see pristine below), so none is written until there
+			 * is something to say. Saves an fdatasync, a rename and a
+			 * directory fsync per partition of a new topic. */
+			note_checkpoint_on_disk(p, &cp);
+			goto out;
+		}
 		rc = checkpoint_write(p, &cp);
 		goto out;
 	}
@@ -1441,7 +1511,8 @@ static int roll(rill_partition *p)
 			goto fail;
 	}
 	/* 3. The new segment file exists durably (R2). */
-	rc = create_segment_file(p, base);
+	bool no_index = false;
+	rc = create_segment_file(p, base, &no_index);
 	if (rc != 0)
 		goto fail;
 	rill_segment *seg = rill__segment_new(p, base, index_entries_max(&p->config));
@@ -1451,6 +1522,7 @@ static int roll(rill_partition *p)
 	}
 	seg->map_capacity = map_capacity(&p->config);
 	seg->index.loaded = true;
+	note_no_index_files(seg, no_index);
 	reserve_active_index(&p->config, seg);
 	rc = push_segment(p, seg);
 	if (rc != 0) {

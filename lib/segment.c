@@ -675,8 +675,15 @@ static int index_load(rill_env *env, rill_segment *seg, uint64_t index_interval,
 		return rc;
 	size_t max_len = (size_t)(index->max_entries + 1) * RILL_TIME_INDEX_ENTRY;
 	rc = read_file(env, path, &offsets, &offsets_len, max_len);
+	bool absent = false;
 	if (rc == -ENOENT) {
-		why = "missing";
+		/* A new segment's index files are written with its first
+		 * entries, not before: both absent are an empty pair. */
+		rill__segment_path(path, sizeof(path), seg->partition->dir, seg->base_offset, ".timeindex");
+		int type = 0;
+		absent = env->io->stat(env->io->ctx, path, &type) == -ENOENT;
+		if (!absent)
+			why = "missing";
 		rc = 0;
 	} else if (rc == RILL_ECORRUPT) {
 		why = "too large";
@@ -684,7 +691,7 @@ static int index_load(rill_env *env, rill_segment *seg, uint64_t index_interval,
 	} else if (rc != 0) {
 		goto out;
 	}
-	if (why == NULL) {
+	if (why == NULL && !absent) {
 		rill__segment_path(path, sizeof(path), seg->partition->dir, seg->base_offset, ".timeindex");
 		rc = read_file(env, path, &times, &times_len, max_len);
 		if (rc == -ENOENT) {
