@@ -2249,6 +2249,24 @@ static void append_to_each(rill_store *s, int32_t partitions, int records)
 	rill_topic_close(t);
 }
 
+/* Open the store, check that each of topic t's partitions ends at
+ * `log_end` and the whole store verifies, and close it. */
+static void expect_log_ends(const rill_options *o, int32_t partitions, uint64_t log_end)
+{
+	rill_store *s = NULL;
+	rill_topic *t = NULL;
+	ck_assert_int_eq(rill_store_open(&s, STORE_PATH, o), 0);
+	ck_assert_int_eq(rill_topic_open(&t, s, "t"), 0);
+	for (int32_t p = 0; p < partitions; p++) {
+		rill_offsets off;
+		ck_assert_int_eq(rill_partition_offsets(&off, t, p), 0);
+		ck_assert_uint_eq(off.log_end, log_end);
+	}
+	ck_assert_int_eq(rill_verify(s, NULL, NULL, NULL, NULL, NULL), 0);
+	rill_topic_close(t);
+	ck_assert_int_eq(rill_store_close(s), 0);
+}
+
 /* A clean open changes nothing per partition (the checkpoint it read is
  * the one on stable storage, the empty index files need no cut), nor does
  * a close with nothing appended: what they write does not grow with the
@@ -2277,16 +2295,7 @@ START_TEST(test_clean_open_writes_nothing_per_partition)
 		close_writes[k] = m2 - m1;
 
 		sim_crash(sim, SIM_CRASH_DROP_ALL, 5);
-		ck_assert_int_eq(rill_store_open(&s, STORE_PATH, &o), 0);
-		ck_assert_int_eq(rill_topic_open(&t, s, "t"), 0);
-		for (int32_t p = 0; p < partitions; p++) {
-			rill_offsets off;
-			ck_assert_int_eq(rill_partition_offsets(&off, t, p), 0);
-			ck_assert_uint_eq(off.log_end, 3);
-		}
-		ck_assert_int_eq(rill_verify(s, NULL, NULL, NULL, NULL, NULL), 0);
-		rill_topic_close(t);
-		ck_assert_int_eq(rill_store_close(s), 0);
+		expect_log_ends(&o, partitions, 3);
 		sim_free(sim);
 	}
 	ck_assert_msg(open_writes[1] == open_writes[0], "a clean open of 16 partitions made %" PRIu64
@@ -2375,16 +2384,7 @@ START_TEST(test_new_partitions_sync_once)
 		sim_crash_after(sim, 1);
 		ck_assert_int_ne(rill_store_close(s), 0);
 		sim_crash(sim, SIM_CRASH_DROP_ALL, 6);
-		ck_assert_int_eq(rill_store_open(&s, STORE_PATH, &o), 0);
-		ck_assert_int_eq(rill_topic_open(&t, s, "t"), 0);
-		for (int32_t p = 0; p < partitions; p++) {
-			rill_offsets off;
-			ck_assert_int_eq(rill_partition_offsets(&off, t, p), 0);
-			ck_assert_uint_eq(off.log_end, 3);
-		}
-		ck_assert_int_eq(rill_verify(s, NULL, NULL, NULL, NULL, NULL), 0);
-		rill_topic_close(t);
-		ck_assert_int_eq(rill_store_close(s), 0);
+		expect_log_ends(&o, partitions, 3);
 		sim_free(sim);
 	}
 	ck_assert_msg(create_syncs[1] - create_syncs[0] == 15,
