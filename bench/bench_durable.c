@@ -132,8 +132,9 @@ static double get(long producers, const char *engine, const char *metric)
 
 /*
  * Context for a group-commit target: what the same 16 producers reach on
- * the preallocated raw file (the issue's physical limit, with its own
- * group commit) in this run, so a MISS shows whether the disk itself got
+ * the preallocated raw file (the issue's physical limit, with a group
+ * commit that waits for its group as rill's does) in this run, so a MISS
+ * shows whether the disk and the machine's scheduling let anything get
  * near the figure asked for.
  */
 static void group_context(double needed, const char *what, double raw16, double raw1,
@@ -142,8 +143,8 @@ static void group_context(double needed, const char *what, double raw16, double 
 	if (isnan(needed) || isnan(raw16) || raw16 <= 0)
 		return;
 	printf("      context: %s is %.0f records/s, %.2fx what the preallocated raw file "
-	       "and its group commit reach with the same 16 producers (%.0f, %.1fx its one "
-	       "producer); rill reaches %.0f\n",
+	       "reaches with the same 16 producers and the same group commit (%.0f, %.1fx its "
+	       "one producer); rill reaches %.0f\n",
 	       what, needed, needed / raw16, raw16, isnan(raw1) || raw1 <= 0 ? NAN : raw16 / raw1,
 	       rill16);
 }
