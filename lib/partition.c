@@ -610,13 +610,6 @@ static int create_segment_file(rill_partition *p, uint64_t base, bool *out_no_in
 	return rc;
 }
 
-/* A new segment's index with no files on disk: the first persist writes
- * them once there are entries, never an empty pair (two fdatasyncs a
- * segment, paid by every partition of a new topic at its first close). */
-static void note_no_index_files(rill_segment *seg, bool no_index)
-{
-	seg->index.files_empty = no_index;
-}
 
 /* Cut a segment's file at `position` (recovery of a torn tail). */
 static int cut_segment(rill_partition *p, rill_segment *seg, uint64_t position,
@@ -875,27 +868,6 @@ static int walk_to_point(rill_partition *p, rill_segment *seg, uint64_t file_siz
 	return rc;
 }
 
-/* Whether the segment file at `base` holds no bytes. */
-static int log_file_empty(rill_partition *p, uint64_t base, bool *out_empty)
-{
-	char path[RILL_PATH_MAX];
-	int rc = rill__segment_path(path, sizeof(path), p->dir, base, ".log");
-	if (rc != 0)
-		return rc;
-	const rill_io *io = p->env->io;
-	int fd = -1;
-	int err = io->open(io->ctx, path, RILL_O_READ, 0, &fd);
-	if (err != 0)
-		return rill__io_error(err, "open", path);
-	uint64_t size = 0;
-	err = io->file_size(io->ctx, fd, &size);
-	io->close(io->ctx, fd);
-	if (err != 0)
-		return rill__io_error(err, "stat", path);
-	*out_empty = size == 0;
-	return 0;
-}
-
 static int load_partition(rill_partition *p, bool clean)
 {
 	rill_env *env = p->env;
@@ -916,19 +888,18 @@ static int load_partition(rill_partition *p, bool clean)
 	checkpoint cp = {0, 0, 0, 0};
 	rc = checkpoint_read(p, &cp);
 	bool have_cp = rc == 0;
-	if (rc == RILL_ENOTFOUND && listing.count == 1 && listing.bases[0] == 0) {
-		/* A partition that never had anything to checkpoint: its one
-		 * segment, at offset 0, is empty. No file means the checkpoint
-		 * {log start 0, recovery point offset 0 at position 0}. */
-		bool empty = false;
-		rc = log_file_empty(p, 0, &empty);
-		if (rc != 0)
-			goto out;
-		rc = RILL_ENOTFOUND;
-		if (empty) {
-			have_cp = true;
-			rc = 0;
-		}
+	bool cp_missing = rc == RILL_ENOTFOUND;
+	if (cp_missing && listing.count > 0 && listing.bases[0] == 0) {
+		/* A partition that has not written a checkpoint yet: a new one
+		 * writes none until it has something to say (a synced roll,
+		 * maintenance, close, a move of the log start, which always
+		 * writes one before deleting segment 0). No file with segment 0
+		 * there means {log start 0, recovery point offset 0 at position
+		 * 0}, what its first checkpoint used to say: recovery scans the
+		 * whole log, and a clean open of an empty one scans nothing. */
+		have_cp = true;
+		rc = 0;
+		note_checkpoint_on_disk(p, &cp);
 	}
 	if (rc == RILL_ECORRUPT || (rc == RILL_ENOTFOUND && listing.count > 0)) {
 		rill__log(&env->logger, RILL_LOG_WARN, "partition %s: %s; scanning the whole log",
@@ -984,7 +955,10 @@ static int load_partition(rill_partition *p, bool clean)
 		}
 		seg->map_capacity = map_capacity(&p->config);
 		seg->index.loaded = true;
-		note_no_index_files(seg, no_index);
+		/* No index files yet: the first persist writes them once there
+		 * are entries, never an empty pair (two fdatasyncs a segment,
+		 * paid by every partition of a new topic at its first close). */
+		seg->index.files_empty = no_index;
 		reserve_active_index(&p->config, seg);
 		rc = push_segment(p, seg);
 		if (rc != 0) {
@@ -996,10 +970,10 @@ static int load_partition(rill_partition *p, bool clean)
 		atomic_store(&p->durable, cp.log_start);
 		cp.recovery = cp.segment = cp.log_start;
 		cp.position = 0;
-		if (!have_cp && cp.log_start == 0) {
+		if (cp_missing && cp.log_start == 0) {
 			/* A new partition: no checkpoint file says the same as this
-			 * one (see pristine below), so none is written until there
-			 * is something to say. Saves an fdatasync, a rename and a
+			 * one (read so above), so none is written until there is
+			 * something to say. Saves an fdatasync, a rename and a
 			 * directory fsync per partition of a new topic. */
 			note_checkpoint_on_disk(p, &cp);
 			goto out;
@@ -1201,7 +1175,7 @@ static int load_partition(rill_partition *p, bool clean)
 			 * entry of a sealed segment is its max timestamp, which the next
 			 * open reads instead of scanning (read_sealed_max_timestamp). A
 			 * scan adds entries only every index.interval.bytes. */
-			if (seg->last_batch_pos > 0 && seg->index.count < UINT32_MAX &&
+			if (atomic_load(&seg->size) > 0 && seg->index.count < UINT32_MAX &&
 			    (seg->index.count == 0 ||
 			     rill__get_u32(seg->index.offsets + (size_t)(seg->index.count - 1) * RILL_OFFSET_INDEX_ENTRY + 4) <
 			         seg->last_batch_pos)) {
@@ -1399,13 +1373,16 @@ static int sync_sealed_locked(rill_partition *p)
 	for (size_t i = 0; i + 1 < p->segment_count; i++) {
 		rill_segment *seg = p->segments[i];
 		uint64_t size = atomic_load(&seg->size);
-		if (atomic_load(&seg->synced_size) >= size)
-			continue;
-		int rc = sync_segment_locked(p, seg);
-		if (rc != 0)
-			return rc;
-		atomic_store(&seg->synced_size, size);
-		rc = rill__index_persist(p->env, seg);
+		if (atomic_load(&seg->synced_size) < size) {
+			int rc = sync_segment_locked(p, seg);
+			if (rc != 0)
+				return rc;
+			atomic_store(&seg->synced_size, size);
+		}
+		/* Also when an eviction synced it (the file cache syncs, but
+		 * does not write indexes): else its index stayed unwritten and
+		 * the next open rebuilt it. */
+		int rc = rill__index_persist(p->env, seg);
 		if (rc != 0) {
 			fail_partition(p, rill_errmsg());
 			return rc;
@@ -1493,8 +1470,10 @@ static int roll(rill_partition *p)
 		rc = sync_active_locked(p);
 	if (rc != 0)
 		goto fail;
-	/* 2. Its index gets the last batch and goes to disk (synced data). */
-	if (old->last_batch_pos > 0 && old->index.count < UINT32_MAX) {
+	/* 2. Its index gets the last batch and goes to disk (synced data).
+	 *    Even a lone batch at position 0: a sealed segment's last time
+	 *    entry is its max timestamp, which time retention reads. */
+	if (atomic_load(&old->size) > 0 && old->index.count < UINT32_MAX) {
 		uint32_t last_pos = 0;
 		if (old->index.count > 0)
 			last_pos = rill__get_u32(old->index.offsets + (size_t)(old->index.count - 1) * RILL_OFFSET_INDEX_ENTRY + 4);
@@ -1522,7 +1501,7 @@ static int roll(rill_partition *p)
 	}
 	seg->map_capacity = map_capacity(&p->config);
 	seg->index.loaded = true;
-	note_no_index_files(seg, no_index);
+	seg->index.files_empty = no_index; /* as at a first open */
 	reserve_active_index(&p->config, seg);
 	rc = push_segment(p, seg);
 	if (rc != 0) {

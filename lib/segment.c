@@ -679,12 +679,13 @@ static int index_load(rill_env *env, rill_segment *seg, uint64_t index_interval,
 	if (rc == -ENOENT) {
 		/* A new segment's index files are written with its first
 		 * entries, not before: both absent are an empty pair. */
-		rill__segment_path(path, sizeof(path), seg->partition->dir, seg->base_offset, ".timeindex");
+		rc = rill__segment_path(path, sizeof(path), seg->partition->dir, seg->base_offset, ".timeindex");
+		if (rc != 0)
+			goto out;
 		int type = 0;
 		absent = env->io->stat(env->io->ctx, path, &type) == -ENOENT;
 		if (!absent)
 			why = "missing";
-		rc = 0;
 	} else if (rc == RILL_ECORRUPT) {
 		why = "too large";
 		rc = 0;
@@ -692,7 +693,9 @@ static int index_load(rill_env *env, rill_segment *seg, uint64_t index_interval,
 		goto out;
 	}
 	if (why == NULL && !absent) {
-		rill__segment_path(path, sizeof(path), seg->partition->dir, seg->base_offset, ".timeindex");
+		rc = rill__segment_path(path, sizeof(path), seg->partition->dir, seg->base_offset, ".timeindex");
+		if (rc != 0)
+			goto out;
 		rc = read_file(env, path, &times, &times_len, max_len);
 		if (rc == -ENOENT) {
 			why = "time index missing";
@@ -711,6 +714,11 @@ static int index_load(rill_env *env, rill_segment *seg, uint64_t index_interval,
 			why = "offset and time index differ in length";
 		else if (offsets_len == 0 && atomic_load(&seg->size) > index_interval && index_interval > 0)
 			why = "empty for a non-empty segment";
+		else if (offsets_len == 0 && atomic_load(&seg->size) > 0 && atomic_load(&seg->sealed))
+			/* a roll indexes a sealed segment's last batch (its max
+			 * timestamp), since this check also one alone at
+			 * position 0: older stores rebuild such an index once */
+			why = "without the entry of a sealed segment's last batch";
 	}
 	if (why == NULL) {
 		rill__index_free(index);
@@ -752,7 +760,7 @@ static int index_load(rill_env *env, rill_segment *seg, uint64_t index_interval,
 		                 scan.stop_reason);
 		goto fail;
 	}
-	if (atomic_load(&seg->sealed) && seg->last_batch_pos > 0 &&
+	if (atomic_load(&seg->sealed) && atomic_load(&seg->size) > 0 &&
 	    (index->count == 0 || entry_pos(index, index->count - 1) < seg->last_batch_pos)) {
 		rc = rill__index_add(index, (uint32_t)(seg->last_batch_base - seg->base_offset),
 		                     (uint32_t)seg->last_batch_pos, scan.max_timestamp);

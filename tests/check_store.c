@@ -913,6 +913,109 @@ START_TEST(test_retention_by_time)
 }
 END_TEST
 
+/* Segments of one batch each (the batch fills more than half a segment),
+ * no larger than the index interval: such a segment's index had no entry
+ * (a batch gets one once an interval of bytes has gone by, and the entry
+ * a roll adds for the last batch was only added past position 0), so
+ * after a reopen its max timestamp was unknown (-1) and time retention
+ * stopped at it for good. */
+START_TEST(test_retention_by_time_of_one_batch_segments_after_reopen)
+{
+	rill_store *s = open_store();
+	rill_config c = small_config("os");
+	OK(rill_config_set(&c, "retention.ms", "-1"));
+	OK(rill_config_set(&c, "index.interval.bytes", "16384")); /* each batch within one interval */
+	OK(rill_topic_create(s, "one", 1, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "one"));
+	append_range(t, 0, 600, 100); /* records of 2023, ~14 KB a batch */
+	rill_partition_stats st;
+	OK(rill_partition_stats_get(&st, t, 0));
+	ck_assert_uint_ge(st.segments, 5);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	/* As a store written before rolls indexed such a batch left the
+	 * first segment: its index pair empty. It is rebuilt at the open. */
+	char path[4096];
+	static const char *const idx[] = {"index", "timeindex"};
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/one/one-0/00000000000000000000.%s", store_path, idx[i]);
+		ck_assert_int_eq(truncate(path, 0), 0);
+	}
+
+	s = open_store();
+	OK(rill_topic_open(&t, s, "one"));
+	OK(rill_topic_alter(t, "retention.ms", "1000"));
+	uint64_t deleted = 0;
+	OK(rill_topic_retain(t, &deleted));
+	ck_assert_uint_ge(deleted, 5);
+	rill_offsets o;
+	OK(rill_partition_offsets(&o, t, 0));
+	ck_assert_uint_eq(o.log_start, 600);
+	ck_assert_uint_eq(o.log_end, 600);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+/* Warnings logged (ctx: an int). */
+static void count_warnings(void *ctx, int level, const char *message)
+{
+	(void)message;
+	if (level >= RILL_LOG_WARN)
+		(*(int *)ctx)++;
+}
+
+/* A sealed segment that the file cache synced when it evicted it (the
+ * roll did not sync: durability=os) still gets its index written, at the
+ * next sync of the partition: the close here. Before, the close saw it
+ * synced and skipped it, and the next open rebuilt its index. */
+START_TEST(test_evicted_sealed_segment_keeps_its_index)
+{
+	int warnings = 0;
+	rill_options o = RILL_OPTIONS_INIT;
+	o.max_open_files = 2;
+	o.log = count_warnings;
+	o.log_ctx = &warnings;
+	rill_store *s = NULL;
+	OK(rill_store_open(&s, store_path, &o));
+	rill_config c = small_config("os");
+	OK(rill_topic_create(s, "ev", 3, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "ev"));
+	append_range(t, 0, 400, 10); /* partition 0: three segments or more */
+	rill_partition_stats st;
+	OK(rill_partition_stats_get(&st, t, 0));
+	ck_assert_uint_ge(st.segments, 3);
+	rill_record r = {.value = "x", .value_len = 1, .timestamp_ms = RILL_TIMESTAMP_NOW};
+	for (int32_t p = 1; p < 3; p++) /* their segments evict partition 0's */
+		OK(rill_append(NULL, t, p, &r, 1, 0));
+	rill_store_stats ss;
+	OK(rill_store_stats_get(&ss, s));
+	ck_assert_uint_ge(ss.open_files, 1);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/ev/ev-0/00000000000000000000.index", store_path);
+	struct stat sb;
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_int_gt(sb.st_size, 0);
+
+	OK(rill_store_open(&s, store_path, &o));
+	OK(rill_topic_open(&t, s, "ev"));
+	rill_reader *rd = NULL;
+	OK(rill_reader_open(&rd, t, 0, 5)); /* loads the first segment's index */
+	rill_record rec;
+	OK(rill_reader_next(rd, &rec));
+	check_record(&rec, 5);
+	rill_reader_close(rd);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	ck_assert_int_eq(warnings, 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------ concurrency */
 
 typedef struct writer_arg {
@@ -2407,6 +2510,8 @@ Suite *store_suite(void)
 	                    (int)(sizeof(retention_sealed_kept) / sizeof(retention_sealed_kept[0]) *
 	                          sizeof(retention_offsets) / sizeof(retention_offsets[0])));
 	tcase_add_test(tc, test_retention_by_time);
+	tcase_add_test(tc, test_retention_by_time_of_one_batch_segments_after_reopen);
+	tcase_add_test(tc, test_evicted_sealed_segment_keeps_its_index);
 	tcase_add_test(tc, test_reader_wait_and_fd);
 	tcase_add_test(tc, test_readonly_beside_writer);
 	tcase_add_test(tc, test_readonly_partition_without_segments);
