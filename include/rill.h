@@ -269,7 +269,8 @@ typedef struct rill_reader rill_reader;
 /* log levels for the log callback */
 enum rill_log_level {
 	RILL_LOG_DEBUG = 0,
-	RILL_LOG_INFO = 1,   /* segment rolled, segments deleted, recovery results */
+	RILL_LOG_INFO = 1,   /* segment rolled, segments deleted, recovery results,
+	                      * preallocated room trimmed after a crash */
 	RILL_LOG_WARN = 2,   /* torn tail cut, index rebuilt */
 	RILL_LOG_ERROR = 3,  /* fsync failed, corruption found */
 };

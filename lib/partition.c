@@ -613,12 +613,20 @@ static int create_segment_file(rill_partition *p, uint64_t base, bool *out_no_in
 
 /* Cut a segment's file at `position` (recovery of a torn tail). */
 static int cut_segment(rill_partition *p, rill_segment *seg, uint64_t position,
-                       uint64_t file_size)
+                       uint64_t file_size, bool zeros_only)
 {
-	rill__log(&p->env->logger, RILL_LOG_WARN,
-	          "partition %s segment %020" PRIu64 ": cutting torn tail at position %" PRIu64
-	          " (%" PRIu64 " bytes)",
-	          p->dir, seg->base_offset, position, file_size - position);
+	/* Zeros where the next batch would start are the preallocated room
+	 * past the last write: routine after a crash, not damage. */
+	if (zeros_only)
+		rill__log(&p->env->logger, RILL_LOG_INFO,
+		          "partition %s segment %020" PRIu64 ": trimming %" PRIu64 " bytes past the last batch at position %" PRIu64
+		          " (zeros where a batch would start: preallocated room)",
+		          p->dir, seg->base_offset, file_size - position, position);
+	else
+		rill__log(&p->env->logger, RILL_LOG_WARN,
+		          "partition %s segment %020" PRIu64 ": cutting torn tail at position %" PRIu64
+		          " (%" PRIu64 " bytes)",
+		          p->dir, seg->base_offset, position, file_size - position);
 	p->recovered_bytes_cut += file_size - position;
 	if (p->env->readonly)
 		return 0;
@@ -745,7 +753,7 @@ static int recover_tail(rill_partition *p, size_t first, uint64_t position,
 			bool zeros_only = strstr(scan.stop_reason, "magic 0") != NULL ||
 			                  strstr(scan.stop_reason, "length 0") != NULL;
 			if (!zeros_only || !p->env->readonly) {
-				rc = cut_segment(p, seg, scan.valid_end, file_size);
+				rc = cut_segment(p, seg, scan.valid_end, file_size, zeros_only);
 				if (rc != 0)
 					return rc;
 				*out_cut = *out_cut || !zeros_only;
