@@ -610,7 +610,6 @@ static int create_segment_file(rill_partition *p, uint64_t base, bool *out_no_in
 	return rc;
 }
 
-
 /* Cut a segment's file at `position` (recovery of a torn tail). */
 static int cut_segment(rill_partition *p, rill_segment *seg, uint64_t position,
                        uint64_t file_size, bool zeros_only)

@@ -715,9 +715,10 @@ static int index_load(rill_env *env, rill_segment *seg, uint64_t index_interval,
 		else if (offsets_len == 0 && atomic_load(&seg->size) > index_interval && index_interval > 0)
 			why = "empty for a non-empty segment";
 		else if (offsets_len == 0 && atomic_load(&seg->size) > 0 && atomic_load(&seg->sealed))
-			/* a roll indexes a sealed segment's last batch (its max
-			 * timestamp), since this check also one alone at
-			 * position 0: older stores rebuild such an index once */
+			/* a roll gives a sealed segment's last batch an entry
+			 * (its max timestamp, which retention reads); stores
+			 * from before rolls did so for a lone batch at position
+			 * 0 rebuild such an index once */
 			why = "without the entry of a sealed segment's last batch";
 	}
 	if (why == NULL) {
