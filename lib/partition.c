@@ -1178,19 +1178,11 @@ static int load_partition(rill_partition *p, bool clean)
 		for (size_t i = rec; i + 1 < p->segment_count; i++) {
 			rill_segment *seg = p->segments[i];
 			atomic_store(&seg->sealed, true);
-			/* As at a roll: the last batch gets an entry, so the last time
-			 * entry of a sealed segment is its max timestamp, which the next
-			 * open reads instead of scanning (read_sealed_max_timestamp). A
-			 * scan adds entries only every index.interval.bytes. */
-			if (atomic_load(&seg->size) > 0 && seg->index.count < UINT32_MAX &&
-			    (seg->index.count == 0 ||
-			     rill__get_u32(seg->index.offsets + (size_t)(seg->index.count - 1) * RILL_OFFSET_INDEX_ENTRY + 4) <
-			         seg->last_batch_pos)) {
-				rc = rill__index_add(&seg->index, (uint32_t)(seg->last_batch_base - seg->base_offset),
-				                     (uint32_t)seg->last_batch_pos, seg->max_timestamp);
-				if (rc != 0)
-					goto out;
-			}
+			/* As at a roll (a scan adds entries only every
+			 * index.interval.bytes). */
+			rc = rill__index_add_last_batch(seg, seg->max_timestamp);
+			if (rc != 0)
+				goto out;
 			if (!env->readonly) {
 				rc = rill__index_persist(env, p->segments[i]);
 				if (rc != 0)
@@ -1477,20 +1469,10 @@ static int roll(rill_partition *p)
 		rc = sync_active_locked(p);
 	if (rc != 0)
 		goto fail;
-	/* 2. Its index gets the last batch and goes to disk (synced data).
-	 *    Even a lone batch at position 0: a sealed segment's last time
-	 *    entry is its max timestamp, which time retention reads. */
-	if (atomic_load(&old->size) > 0 && old->index.count < UINT32_MAX) {
-		uint32_t last_pos = 0;
-		if (old->index.count > 0)
-			last_pos = rill__get_u32(old->index.offsets + (size_t)(old->index.count - 1) * RILL_OFFSET_INDEX_ENTRY + 4);
-		if (old->index.count == 0 || last_pos < old->last_batch_pos) {
-			rc = rill__index_add(&old->index, (uint32_t)(old->last_batch_base - old->base_offset),
-			                     (uint32_t)old->last_batch_pos, old->max_timestamp);
-			if (rc != 0)
-				goto fail;
-		}
-	}
+	/* 2. Its index gets the last batch and goes to disk (synced data). */
+	rc = rill__index_add_last_batch(old, old->max_timestamp);
+	if (rc != 0)
+		goto fail;
 	if (synced_roll) {
 		rc = rill__index_persist(p->env, old);
 		if (rc != 0)

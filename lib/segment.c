@@ -386,6 +386,17 @@ static uint32_t entry_pos(const rill_index *index, uint32_t i)
 	return rill__get_u32(index->offsets + (size_t)i * RILL_OFFSET_INDEX_ENTRY + 4);
 }
 
+int rill__index_add_last_batch(rill_segment *seg, int64_t max_timestamp)
+{
+	rill_index *index = &seg->index;
+	if (atomic_load(&seg->size) == 0 || index->count == UINT32_MAX)
+		return 0;
+	if (index->count > 0 && entry_pos(index, index->count - 1) >= seg->last_batch_pos)
+		return 0;
+	return rill__index_add(index, (uint32_t)(seg->last_batch_base - seg->base_offset),
+	                       (uint32_t)seg->last_batch_pos, max_timestamp);
+}
+
 static int64_t entry_ts(const rill_index *index, uint32_t i)
 {
 	return (int64_t)rill__get_u64(index->times + (size_t)i * RILL_TIME_INDEX_ENTRY);
@@ -761,10 +772,8 @@ static int index_load(rill_env *env, rill_segment *seg, uint64_t index_interval,
 		                 scan.stop_reason);
 		goto fail;
 	}
-	if (atomic_load(&seg->sealed) && atomic_load(&seg->size) > 0 &&
-	    (index->count == 0 || entry_pos(index, index->count - 1) < seg->last_batch_pos)) {
-		rc = rill__index_add(index, (uint32_t)(seg->last_batch_base - seg->base_offset),
-		                     (uint32_t)seg->last_batch_pos, scan.max_timestamp);
+	if (atomic_load(&seg->sealed)) {
+		rc = rill__index_add_last_batch(seg, scan.max_timestamp);
 		if (rc != 0)
 			goto fail;
 	}

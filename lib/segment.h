@@ -142,6 +142,10 @@ int rill__index_reserve(rill_index *index, uint32_t entries);
 /* Record a batch at `position` (rel offset of its base, its max ts). */
 int rill__index_add(rill_index *index, uint32_t rel_offset, uint32_t position,
                     int64_t max_timestamp);
+/* A sealing segment's last batch gets an entry unless one is there (a
+ * lone batch at position 0 too): the last time entry of a sealed segment
+ * is its max timestamp, which the next open and time retention read. */
+int rill__index_add_last_batch(rill_segment *seg, int64_t max_timestamp);
 /* Largest entry with rel offset <= rel: its position (0 if none). */
 uint32_t rill__index_lookup_offset(const rill_index *index, uint32_t rel);
 /* The same, and *out_rel = the entry's relative offset (0 with none). */
