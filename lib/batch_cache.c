@@ -28,6 +28,13 @@
  * writer in another process may cut and rewrite its tail after a crash)
  * reads the header at the place and compares the checksum first.
  *
+ * Where a record lies: a point read loads its record start, then the
+ * record, two cache misses in a row. When the batch's records are near one
+ * size (most logs: one kind of event), the entry notes the stride that fits
+ * the starts and how far the worst start lies from it, and the reader
+ * fetches the record's likely lines while its start loads
+ * (rill__cached_batch_prefetch_record): one miss's wait instead of two.
+ *
  * A copy, not a mark: remembering "the batch at this position checked out"
  * would keep trusting bytes the page cache may drop and read from disk
  * again, and a damaged block read back would then go unnoticed.
@@ -277,8 +284,32 @@ void rill__batch_cache_discard(rill_batch_cache *c, rill_cached_batch *e)
 	atomic_store_explicit(&e->refs, 0, memory_order_release);
 }
 
+/* The stride that fits the filled record starts, and how far the worst
+ * start (or the section's end) lies from it. */
+static void fit_stride(rill_cached_batch *e)
+{
+	uint32_t n = e->header.record_count;
+	uint64_t size = e->header.records_size;
+	e->stride_slack = RILL_STRIDE_NONE;
+	if (n == 0)
+		return;
+	uint64_t stride = (size << 16) / n;
+	uint64_t slack = 0;
+	for (uint32_t i = 0; i <= n && slack <= RILL_STRIDE_SLACK_MAX; i++) {
+		uint64_t at = i < n ? e->record_starts[i] : size;
+		uint64_t guess = ((uint64_t)i * stride) >> 16;
+		uint64_t off = at > guess ? at - guess : guess - at;
+		if (off > slack)
+			slack = off;
+	}
+	e->record_stride = stride;
+	if (slack <= RILL_STRIDE_SLACK_MAX)
+		e->stride_slack = (uint32_t)slack;
+}
+
 rill_cached_batch *rill__batch_cache_insert(rill_batch_cache *c, rill_cached_batch *e)
 {
+	fit_stride(e); /* before the lock: it reads every record start */
 	pthread_mutex_lock(&c->lock);
 	RILL_ASSERT(!e->linked && atomic_load(&e->refs) == 1);
 	rill_cached_batch *existing = find(c, e->segment_id, e->position);

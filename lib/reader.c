@@ -78,6 +78,7 @@ static int position_at(rill_reader *r, uint64_t offset)
 	if (rc != 0)
 		return rc;
 	r->position = offset;
+	r->sought = true;
 	return 0;
 }
 
@@ -179,6 +180,7 @@ static void enter_cached(rill_reader *r, rill_cached_batch *e)
 {
 	uint64_t index = r->position - e->header.base_offset;
 	RILL_ASSERT(r->position >= e->header.base_offset && index < e->header.record_count);
+	rill__cached_batch_prefetch_record(e, (uint32_t)index);
 	rill__batch_decoder_start_at(r->decoder, &e->header, e->section, (uint32_t)index,
 	                             e->record_starts[index]);
 	r->cached = e;
@@ -186,6 +188,30 @@ static void enter_cached(rill_reader *r, rill_cached_batch *e)
 	r->batch_next_base = e->header.base_offset + e->header.last_offset_delta + 1;
 	r->batch_decoded_to = r->position;
 	r->in_batch = true;
+	r->sought = false;
+}
+
+/*
+ * A seek to the first record of a batch of several: a copy of the batch
+ * in the cache, if one is there, spares checking the whole batch for one
+ * record (a point read's worst case: 30 us for a 1 MiB batch). Not filled
+ * on a miss: a scan from here checks each batch once anyway. `h` was just
+ * read at the reader's place; the checksum tells a read-only store's
+ * rewritten tail from the batch that was cached.
+ */
+static bool start_cached_first(rill_reader *r, rill_segment *seg, const rill_batch_header *h)
+{
+	rill_batch_cache *cache = r->partition->env->batch_cache;
+	uint64_t segment_id = atomic_load_explicit(&seg->cache_id, memory_order_relaxed);
+	rill_cached_batch *e = rill__batch_cache_get(cache, segment_id, r->st.pos);
+	if (e == NULL)
+		return false;
+	if (e->checksum != h->checksum || e->header.base_offset != h->base_offset) {
+		rill__batch_cache_release(cache, e);
+		return false;
+	}
+	enter_cached(r, e);
+	return true;
 }
 
 /*
@@ -418,6 +444,9 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 			if (rc != RILL_EAGAIN)
 				return rc;
 		}
+		if (r->sought && r->position == h.base_offset && h.record_count > 1 &&
+		    rill__batch_cache_enabled(env->batch_cache) && start_cached_first(r, seg, &h))
+			continue;
 		const uint8_t *header_bytes = bytes;
 		rc = verified_batch(r, seg, total, &bytes);
 		if (rc != 0)
@@ -439,6 +468,7 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 		r->batch_next_base = h.base_offset + h.last_offset_delta + 1;
 		r->batch_decoded_to = h.base_offset;
 		r->in_batch = true;
+		r->sought = false;
 	}
 }
 

@@ -50,6 +50,7 @@ struct rill_reader {
 	rill_batch_decoder *decoder;
 	rill_cached_batch *cached;    /* the batch cache's entry the decoder is in */
 	bool in_batch;                /* decoder holds a batch */
+	bool sought;                  /* positioned, and no batch entered since */
 	uint64_t batch_size;          /* total size of that batch */
 	uint64_t batch_next_base;     /* offset after that batch */
 	uint64_t batch_decoded_to;    /* offset of the decoder's next record */

@@ -6,7 +6,8 @@
  * never cached, a topic deleted and created again never reads the old
  * topic's records, and warm point reads allocate nothing. Timestamp
  * lookups decode their batch through the cache too: the same answers with
- * it as without it, and none allocates once warm.
+ * it as without it, and none allocates once warm. An entry's guess of where
+ * its records lie (for prefetching) is within the slack it claims.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 
 #include <xxhash.h>
 
+#include "batch_cache.h"
 #include "internal.h"
 #include "rill.h"
 #include "test_util.h"
@@ -151,7 +153,8 @@ static void seek_and_check(rill_reader *r, uint64_t seed, uint64_t target, int n
 }
 
 /* Random seeks, then a few records each, read the same with the cache as
- * without it; every seek past a batch's first record goes through it. */
+ * without it; every seek past a batch's first record goes through it, and
+ * a seek to a first record takes the batch from it when it is there. */
 static void same_with_and_without(const char *compression, const char *timestamp_type)
 {
 	enum { RECORDS = 5000, PER_BATCH = 100, SEEKS = 2000 };
@@ -165,10 +168,18 @@ static void same_with_and_without(const char *compression, const char *timestamp
 		rill_reader *r = NULL;
 		OK(rill_reader_open(&r, t, 0, 0));
 		uint64_t rng = seed;
-		uint64_t mid_batch = 0;
+		/* Seeks into a batch look it up (and cache it); seeks to a
+		 * batch's first record take it from the cache only if there. */
+		uint64_t lookups = 0;
+		bool cached[RECORDS / PER_BATCH] = {false};
 		for (int i = 0; i < SEEKS; i++) {
 			uint64_t target = tu_rand(&rng) % RECORDS;
-			mid_batch += target % PER_BATCH != 0;
+			if (target % PER_BATCH != 0) {
+				lookups++;
+				cached[target / PER_BATCH] = true;
+			} else if (cached[target / PER_BATCH]) {
+				lookups++;
+			}
 			seek_and_check(r, seed, target, 1 + (int)(tu_rand(&rng) % 3), RECORDS, log_append);
 		}
 		/* bulk reads from the middle of a batch to the log end */
@@ -187,7 +198,7 @@ static void same_with_and_without(const char *compression, const char *timestamp
 			/* every batch fits (100 records of ~100 bytes, 32 MiB) */
 			ck_assert_uint_le(st.batch_cache_misses, RECORDS / PER_BATCH);
 			ck_assert_uint_eq(st.batch_cache_batches, st.batch_cache_misses);
-			ck_assert_uint_eq(st.batch_cache_hits + st.batch_cache_misses, mid_batch + 1);
+			ck_assert_uint_eq(st.batch_cache_hits + st.batch_cache_misses, lookups + 1);
 			ck_assert_uint_gt(st.batch_cache_bytes, 0);
 			ck_assert_uint_le(st.batch_cache_bytes, (uint64_t)RILL_BATCH_CACHE_DEFAULT);
 		} else {
@@ -394,12 +405,14 @@ START_TEST(test_cache_reads_allocate_nothing)
 		append_stream(t, seed, RECORDS, PER_BATCH);
 		rill_reader *r = NULL;
 		OK(rill_reader_open(&r, t, 0, 0));
-		/* Warm: every batch read through the cache, and in place from
-		 * its first record (a read running on into the next batch
-		 * does), which grows the decoder's buffer to the largest. */
+		/* Warm: every batch read in place from its first record (the
+		 * first before the cache holds it, the others by a read running
+		 * on from the batch before), which grows the decoder's buffer to
+		 * the largest, and through the cache. */
+		seek_and_check(r, seed, 0, 1, RECORDS, false);
 		for (uint64_t b = 0; b < RECORDS; b += PER_BATCH) {
 			seek_and_check(r, seed, b + 1, 1, RECORDS, false);
-			seek_and_check(r, seed, b, 1, RECORDS, false);
+			seek_and_check(r, seed, b + PER_BATCH - 1, 2, RECORDS, false);
 		}
 		rill_store_stats before_st = stats_of(s);
 		uint64_t rng = seed;
@@ -578,6 +591,67 @@ START_TEST(test_cache_readonly_reads_a_rewritten_tail)
 	OK(rill_store_close(ro));
 	rill_topic_close(t);
 	OK(rill_store_close(w));
+}
+END_TEST
+
+/* An entry filled with `n` records of the sizes size(i) and inserted: its
+ * stride guess, checked against every record start and the section's end. */
+static void check_stride_guess(rill_batch_cache *c, uint64_t position, uint32_t n,
+                               uint32_t (*size)(uint32_t), bool expect_guess)
+{
+	rill_batch_header h;
+	memset(&h, 0, sizeof(h));
+	h.record_count = n;
+	uint32_t total = 0;
+	for (uint32_t i = 0; i < n; i++)
+		total += size(i);
+	h.records_size = total;
+	h.checksum = position;
+	rill_cached_batch *e = rill__batch_cache_reserve(c, 1, position, &h, total);
+	ck_assert_ptr_nonnull(e);
+	uint32_t at = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		e->record_starts[i] = at;
+		at += size(i);
+	}
+	e = rill__batch_cache_insert(c, e);
+	if (!expect_guess) {
+		ck_assert_uint_eq(e->stride_slack, RILL_STRIDE_NONE);
+	} else {
+		ck_assert_uint_le(e->stride_slack, RILL_STRIDE_SLACK_MAX);
+		for (uint32_t i = 0; i <= n; i++) {
+			uint64_t real = i < n ? e->record_starts[i] : total;
+			uint64_t guess = ((uint64_t)i * e->record_stride) >> 16;
+			uint64_t off = real > guess ? real - guess : guess - real;
+			ck_assert_uint_le(off, e->stride_slack);
+		}
+	}
+	for (uint32_t i = 0; i < n; i++)
+		rill__cached_batch_prefetch_record(e, i); /* a hint: must not fault */
+	rill__batch_cache_release(c, e);
+}
+
+/* 100-byte values: a record's offset delta takes one varint byte below 64,
+ * two from there on. */
+static uint32_t size_like_a_log(uint32_t i) { return i < 64 ? 108 : 109; }
+static uint32_t size_equal(uint32_t i) { (void)i; return 1031; }
+static uint32_t size_one_byte(uint32_t i) { (void)i; return 1; }
+static uint32_t size_varied(uint32_t i) { return 1 + (i * 2654435761u >> 7) % 900; }
+static uint32_t size_step(uint32_t i) { return i < 500 ? 20 : 400; }
+
+/* Records of near-equal sizes get a guess within a few bytes; varied
+ * sizes get none (prefetching would fetch the wrong lines). */
+START_TEST(test_cache_guesses_record_places)
+{
+	rill_batch_cache c;
+	OK(rill__batch_cache_init(&c, 16u << 20));
+	check_stride_guess(&c, 0, 1000, size_like_a_log, true);
+	check_stride_guess(&c, 1, 1000, size_equal, true);
+	check_stride_guess(&c, 2, 1, size_equal, true);
+	check_stride_guess(&c, 3, 5000, size_one_byte, true);
+	check_stride_guess(&c, 4, 1000, size_varied, false);
+	check_stride_guess(&c, 5, 1000, size_step, false);
+	rill__batch_cache_destroy(&c);
 }
 END_TEST
 
@@ -769,6 +843,7 @@ Suite *batch_cache_suite(void)
 	tcase_add_test(tc, test_cache_out_of_memory);
 	tcase_add_test(tc, test_cache_readonly_reads_a_rewritten_tail);
 	tcase_add_test(tc, test_cache_options);
+	tcase_add_test(tc, test_cache_guesses_record_places);
 	tcase_add_test(tc, test_cache_timestamp_lookups_plain);
 	tcase_add_test(tc, test_cache_timestamp_lookups_zstd);
 	tcase_add_test(tc, test_cache_timestamp_lookups_allocate_nothing);
