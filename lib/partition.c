@@ -2025,6 +2025,7 @@ int rill__partition_cached_batch(rill_partition *p, rill_segment *seg, uint64_t 
 static int cached_timestamp(rill_batch_decoder *dec, const rill_cached_batch *e, uint32_t index,
                             int64_t *out)
 {
+	rill__cached_batch_prefetch_record(e, index);
 	rill__batch_decoder_start_at(dec, &e->header, e->section, index, e->record_starts[index]);
 	rill_record record;
 	int rc = rill__batch_decoder_next(dec, &record);
