@@ -302,7 +302,7 @@ typedef struct rill_options {
 	 * in the middle (a seek to a record other than a batch's first), so the
 	 * next read of any record of such a batch skips checking the whole
 	 * batch and decoding the records before it. Scans and one-record
-	 * batches never use it. Bytes; 0: RILL_BATCH_CACHE_DEFAULT (32 MiB),
+	 * batches never fill it. Bytes; 0: RILL_BATCH_CACHE_DEFAULT (32 MiB),
 	 * -1: no cache. Memory is taken as batches are read, not up front. */
 	int64_t batch_cache_bytes;
 } rill_options;

@@ -13,7 +13,8 @@
  * (decompressed, for zstd) here and notes where every record starts. The
  * next read of any record of that batch is a hash lookup and the decode of
  * one record. Reads that start at a batch's first record (scans, tailing,
- * one-record batches) never use it: they check each batch once anyway.
+ * one-record batches) never fill it: they check each batch once anyway (a
+ * seek to a first record takes the batch from here if it is already here).
  * Lookups by timestamp do (partition.c): the record they want is anywhere
  * in its batch, and an entry notes whether the batch's timestamps never
  * decrease, so such a batch is searched by halves.

@@ -26,7 +26,9 @@
  * whose record starts are noted, so the read costs one record, not the
  * batch's checksum and the decode of every record before the target. Its
  * records point into the cache until the next call, as others point into
- * the mapping.
+ * the mapping. A seek to a batch's first record takes the batch from the
+ * cache only if it is there: filling it would cost a scan a copy of every
+ * batch.
  */
 #include "store.h"
 
