@@ -539,8 +539,9 @@ START_TEST(test_cache_readonly_reads_a_rewritten_tail)
 	OK(rill_reader_open(&r, rt, 0, 0));
 	seek_and_check(r, seed, 250, 2, 300, false);
 	seek_and_check(r, seed, 251, 2, 300, false); /* a hit */
+	seek_and_check(r, seed, 200, 1, 300, false); /* the batch's first record: a hit too */
 	rill_store_stats st = stats_of(ro);
-	ck_assert_uint_eq(st.batch_cache_hits, 1);
+	ck_assert_uint_eq(st.batch_cache_hits, 2);
 
 	/* The writer's record of a failed fsync: durable up to offset 200. */
 	char fields[200], line[260], marker[800];
@@ -575,11 +576,20 @@ START_TEST(test_cache_readonly_reads_a_rewritten_tail)
 	OK(rill_append(NULL, t, 0, recs, 100, 0));
 	free(g);
 
-	/* The read-only reader's cached copy of offsets 200..299 is stale. */
-	OK(rill_reader_seek(r, 251));
+	/* The read-only reader's cached copy of offsets 200..299 is stale,
+	 * for a seek to the batch's first record as for one into it. */
 	rill_record rec;
-	OK(rill_reader_next(r, &rec));
 	gen now;
+	OK(rill_reader_seek(r, 200));
+	OK(rill_reader_next(r, &rec));
+	make(&now, seed, 200);
+	for (size_t j = 0; j < now.rec.value_len; j++)
+		now.value[j] ^= 0x55;
+	ck_assert_uint_eq(rec.offset, 200);
+	ck_assert_uint_eq(rec.value_len, now.rec.value_len);
+	ck_assert(memcmp(rec.value, now.rec.value, rec.value_len) == 0);
+	OK(rill_reader_seek(r, 251));
+	OK(rill_reader_next(r, &rec));
 	make(&now, seed, 251);
 	for (size_t j = 0; j < now.rec.value_len; j++)
 		now.value[j] ^= 0x55;
