@@ -26,7 +26,7 @@ typedef struct rill_cached_batch {
 	/* Where record i most likely starts, to fetch its lines alongside
 	 * its start (rill__cached_batch_prefetch_record): i * record_stride
 	 * / 65536, off by at most stride_slack bytes; no guess when the
-	 * records' sizes vary more than STRIDE_SLACK_MAX. */
+	 * records' sizes vary more than RILL_STRIDE_SLACK_MAX. */
 	uint64_t record_stride;       /* bytes per record, 16.16 fixed point */
 	uint32_t stride_slack;
 	/* cache state (cache lock) */
