@@ -106,14 +106,16 @@ RILL_API const char *rill_errmsg(void);
  * functions. Each returns 0 or a negative errno value (-EIO, -ENOSPC, ...).
  * "fd" is an opaque handle chosen by the table. Paths are absolute or
  * relative to the process working directory, exactly as the store was opened.
- * All members are required except map/unmap/allocate, which may be NULL or
- * return -EOPNOTSUPP; the library then falls back to pread / plain growth.
+ * All members are required except map/unmap/allocate/writeback, which may be
+ * NULL or return -EOPNOTSUPP; the library then falls back to pread / plain
+ * growth / fdatasync. A version 1 table (built before writeback existed)
+ * is read without it.
  * Members are called from several threads at once (appends and reads of
  * different partitions, the background thread, a close of many
  * partitions), so a table must be thread-safe.
  * ------------------------------------------------------------------------ */
 
-#define RILL_IO_VERSION 1
+#define RILL_IO_VERSION 2
 
 /* open flags */
 #define RILL_O_READ 0x01u      /* read access */
@@ -166,6 +168,17 @@ typedef struct rill_io {
 	/* Milliseconds: wall clock (timestamps) and a monotonic clock. */
 	int64_t (*now_ms)(void *ctx);
 	int64_t (*monotonic_ns)(void *ctx);
+	/* Version 2. Write the file's dirty pages to the device, through this
+	 * descriptor, without the device cache flush that would make them
+	 * durable (Linux: sync_file_range). wait = 0 only starts the writes;
+	 * wait = 1 also waits for them and returns a write error this
+	 * descriptor has not yet reported. rill calls it before it closes a
+	 * descriptor with unsynced bytes (the file cache's eviction), so that
+	 * a write error still reaches the descriptor that wrote while the close
+	 * waits for no device flush; the bytes become durable at the
+	 * partition's next sync. Several files closed together write at once.
+	 * May be NULL: rill then uses fdatasync. */
+	int (*writeback)(void *ctx, int fd, int wait);
 } rill_io;
 
 /** The default table: plain POSIX. Static; never free it. Thread-safe. */

@@ -1378,9 +1378,9 @@ static int sync_sealed_locked(rill_partition *p)
 				return rc;
 			atomic_store(&seg->synced_size, size);
 		}
-		/* Also when an eviction synced it (the file cache syncs, but
-		 * does not write indexes): else its index stayed unwritten and
-		 * the next open rebuilt it. */
+		/* Also when a close synced it (the file cache syncs without a
+		 * write-back table, but never writes indexes): else its index
+		 * stayed unwritten and the next open rebuilt it. */
 		int rc = rill__index_persist(p->env, seg);
 		if (rc != 0) {
 			fail_partition(p, rill_errmsg());

@@ -327,7 +327,9 @@ int rill_store_open(rill_store **out, const char *path, const rill_options *opti
 	pthread_mutex_init(&store->pool_lock, NULL);
 	pthread_mutex_init(&store->thread_lock, NULL);
 	pthread_cond_init(&store->thread_cond, NULL);
-	store->io = *io;
+	/* A version 1 table ends before writeback: copy only what it has (the
+	 * rest stays NULL from calloc). */
+	memcpy(&store->io, io, io->version >= 2 ? sizeof(rill_io) : offsetof(rill_io, writeback));
 	store->env.io = &store->io;
 	store->env.logger.fn = options->log;
 	store->env.logger.ctx = options->log_ctx;

@@ -2118,6 +2118,93 @@ START_TEST(test_gap_fsync_failure_then_reopen)
 }
 END_TEST
 
+/* ------------------------------------------------------ file cache closes */
+
+#define EVICT_PARTS 12
+
+/* A store of EVICT_PARTS partitions under durability=os with 4 cached
+ * descriptors: appends round-robin close a descriptor with unsynced
+ * bytes on nearly every call, which only writes them back. */
+static void open_evicting(sim_fs *sim, rill_store **s, rill_topic **t, int create)
+{
+	rill_options o = sim_options(sim);
+	o.max_open_files = 4;
+	OK(rill_store_open(s, STORE, &o));
+	if (create) {
+		rill_config c = workload_config();
+		c.durability = RILL_DURABILITY_OS;
+		c.preallocate = 0;
+		OK(rill_topic_create(*s, "ev", EVICT_PARTS, &c));
+	}
+	OK(rill_topic_open(t, *s, "ev"));
+}
+
+/* What eviction only wrote back is made durable at the close, in sealed
+ * segments (os rolls do not sync) as in the active one: after the close
+ * and a power loss that keeps only synced data, every record of every
+ * partition is there. */
+#define EVICT_RECORDS 60
+START_TEST(test_evicted_writeback_durable_after_close)
+{
+	snprintf(ctx_text, sizeof(ctx_text), "[os, evictions write back, close, power loss] ");
+	sim_fs *sim = new_sim();
+	rill_store *s = NULL;
+	rill_topic *t = NULL;
+	open_evicting(sim, &s, &t, 1);
+	uint64_t syncs0 = sim_calls(sim, SIM_OP_SYNC);
+	for (uint32_t i = 0; i < EVICT_RECORDS; i++)
+		for (int32_t p = 0; p < EVICT_PARTS; p++)
+			ref_append(t, p, i, 1);
+	rill_partition_stats ps;
+	OK(rill_partition_stats_get(&ps, t, 0));
+	ck_assert_uint_ge(ps.segments, 3);
+	/* sync-class calls while appending: the write-backs' waits */
+	ck_assert_uint_ge(sim_calls(sim, SIM_OP_SYNC) - syncs0, 4 * EVICT_PARTS);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	sim_crash(sim, SIM_CRASH_DROP_ALL, SEED);
+	open_evicting(sim, &s, &t, 0);
+	for (int32_t p = 0; p < EVICT_PARTS; p++) {
+		uint64_t read_to = 0;
+		int rc = read_partition(t, p, 0, EVICT_RECORDS, &read_to);
+		CHECK(rc == 0 && read_to == EVICT_RECORDS, "partition %d: read to %" PRIu64 " of %d after the power loss: %s",
+		      (int)p, read_to, EVICT_RECORDS, rill_errmsg());
+	}
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	sim_free(sim);
+	ctx_text[0] = '\0';
+}
+END_TEST
+
+/* A write-back that fails on eviction is a write error of the partition
+ * that wrote (R9): that partition fails (its appends are RILL_EFAILED
+ * until a reopen), the others go on, and what it had synced stays. */
+START_TEST(test_evicted_writeback_failure_fails_partition)
+{
+	snprintf(ctx_text, sizeof(ctx_text), "[os, an eviction's write-back fails] ");
+	sim_fs *sim = new_sim();
+	rill_store *s = NULL;
+	rill_topic *t = NULL;
+	open_evicting(sim, &s, &t, 1);
+	/* Partition 0 first: the least recently used descriptor, the first
+	 * closed once partitions 1..4 are opened. */
+	for (int32_t p = 0; p < 4; p++)
+		ref_append(t, p, 0, 1);
+	ck_assert_int_eq(sim_fail_at(sim, SIM_OP_SYNC, 1, -EIO, 0), 0);
+	ref_append(t, 4, 0, 1); /* evicts partition 0: its write-back fails */
+	rec_gen g;
+	gen(&g, 0, 1);
+	FAILS(rill_append(NULL, t, 0, &g.rec, 1, 0), RILL_EFAILED);
+	for (int32_t p = 1; p < EVICT_PARTS; p++)
+		ref_append(t, p, p < 5 ? 1 : 0, 1);
+	rill_topic_close(t);
+	FAILS(rill_store_close(s), RILL_EFAILED);
+	sim_free(sim);
+	ctx_text[0] = '\0';
+}
+END_TEST
+
 /* ---------------------------------------------------------------- suite */
 
 Suite *faults_suite(void)
@@ -2155,5 +2242,9 @@ Suite *faults_suite(void)
 	tcase_set_timeout(fsyncgate, 300);
 	tcase_add_test(fsyncgate, test_gap_fsync_failure_then_reopen);
 	suite_add_tcase(s, fsyncgate);
+	TCase *evict = tcase_create("eviction");
+	tcase_add_test(evict, test_evicted_writeback_durable_after_close);
+	tcase_add_test(evict, test_evicted_writeback_failure_fails_partition);
+	suite_add_tcase(s, evict);
 	return s;
 }

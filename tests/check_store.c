@@ -966,10 +966,11 @@ static void count_warnings(void *ctx, int level, const char *message)
 		(*(int *)ctx)++;
 }
 
-/* A sealed segment that the file cache synced when it evicted it (the
- * roll did not sync: durability=os) still gets its index written, at the
- * next sync of the partition: the close here. Before, the close saw it
- * synced and skipped it, and the next open rebuilt its index. */
+/* A sealed segment that the file cache evicted (the roll did not sync:
+ * durability=os; the eviction wrote it back, or synced it with a table
+ * without writeback) still gets its index written, at the next sync of
+ * the partition: the close here. Once, the close saw it synced and
+ * skipped it, and the next open rebuilt its index. */
 START_TEST(test_evicted_sealed_segment_keeps_its_index)
 {
 	int warnings = 0;
@@ -1013,6 +1014,185 @@ START_TEST(test_evicted_sealed_segment_keeps_its_index)
 	rill_topic_close(t);
 	OK(rill_store_close(s));
 	ck_assert_int_eq(warnings, 0);
+}
+END_TEST
+
+/*
+ * How the file cache closes descriptors, seen through an I/O table over
+ * the POSIX one that logs each call: 'o' open, 's' write-back started,
+ * 'w' write-back waited for, 'f' fdatasync, 'c' close.
+ */
+static char io_log[1 << 16];
+static size_t io_log_len;
+static pthread_mutex_t io_log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void log_io(char c)
+{
+	pthread_mutex_lock(&io_log_lock);
+	if (io_log_len + 1 < sizeof(io_log))
+		io_log[io_log_len++] = c;
+	io_log[io_log_len] = '\0';
+	pthread_mutex_unlock(&io_log_lock);
+}
+
+static int logged_open(void *ctx, const char *path, uint32_t flags, unsigned mode, int *out_fd)
+{
+	log_io('o');
+	return rill_io_posix()->open(ctx, path, flags, mode, out_fd);
+}
+
+static int logged_close(void *ctx, int fd)
+{
+	log_io('c');
+	return rill_io_posix()->close(ctx, fd);
+}
+
+static int logged_fdatasync(void *ctx, int fd)
+{
+	log_io('f');
+	return rill_io_posix()->fdatasync(ctx, fd);
+}
+
+static int logged_writeback(void *ctx, int fd, int wait)
+{
+	log_io(wait ? 'w' : 's');
+	return rill_io_posix()->writeback(ctx, fd, wait);
+}
+
+static int count_char(const char *s, char c)
+{
+	int n = 0;
+	for (; *s != '\0'; s++)
+		n += *s == c;
+	return n;
+}
+
+/* Longest run of c in s. */
+static int longest_run(const char *s, char c)
+{
+	int best = 0, run = 0;
+	for (; *s != '\0'; s++) {
+		run = *s == c ? run + 1 : 0;
+		if (run > best)
+			best = run;
+	}
+	return best;
+}
+
+/* Append one record to each of `partitions`, `passes` times round-robin;
+ * record i of a partition has value "p<partition>-<i>". */
+static void append_round_robin(rill_topic *t, int32_t partitions, int passes)
+{
+	for (int i = 0; i < passes; i++)
+		for (int32_t p = 0; p < partitions; p++) {
+			char v[32];
+			int n = snprintf(v, sizeof(v), "p%d-%d", (int)p, i);
+			rill_record r = {.value = v, .value_len = (size_t)n, .timestamp_ms = RILL_TIMESTAMP_NOW};
+			OK(rill_append(NULL, t, p, &r, 1, 0));
+		}
+}
+
+static void check_round_robin(rill_topic *t, int32_t partitions, int passes)
+{
+	for (int32_t p = 0; p < partitions; p++) {
+		rill_reader *rd = NULL;
+		OK(rill_reader_open(&rd, t, p, RILL_START_EARLIEST));
+		for (int i = 0; i < passes; i++) {
+			rill_record rec;
+			OK(rill_reader_next(rd, &rec));
+			char v[32];
+			int n = snprintf(v, sizeof(v), "p%d-%d", (int)p, i);
+			ck_assert_uint_eq(rec.offset, (uint64_t)i);
+			ck_assert_uint_eq(rec.value_len, (size_t)n);
+			ck_assert(memcmp(rec.value, v, (size_t)n) == 0);
+		}
+		rill_record rec;
+		ck_assert_int_eq(rill_reader_next(rd, &rec), RILL_EAGAIN);
+		rill_reader_close(rd);
+	}
+}
+
+/* Under durability=os, with more partitions than descriptors, appends
+ * round-robin evict on nearly every call. The cache closes a round of
+ * descriptors at once (an eighth of 64 here): their write-backs all start
+ * before the first is waited for, and none waits for an fdatasync. Every
+ * record is there after the close. */
+START_TEST(test_eviction_writes_back_in_rounds)
+{
+	rill_io io = *rill_io_posix();
+	io.open = logged_open;
+	io.close = logged_close;
+	io.fdatasync = logged_fdatasync;
+	io.writeback = logged_writeback;
+	rill_options o = RILL_OPTIONS_INIT;
+	o.io = &io;
+	o.max_open_files = 64;
+	rill_store *s = NULL;
+	OK(rill_store_open(&s, store_path, &o));
+	rill_config c = small_config("os");
+	OK(rill_topic_create(s, "rr", 100, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "rr"));
+	io_log_len = 0;
+	io_log[0] = '\0';
+	append_round_robin(t, 100, 4);
+	rill_store_stats st;
+	OK(rill_store_stats_get(&st, s));
+	ck_assert_uint_le(st.open_files, 64);
+	int waits = count_char(io_log, 'w');
+	ck_assert_int_gt(waits, 100); /* a descriptor closed with unsynced bytes, many times */
+	ck_assert_int_eq(count_char(io_log, 's'), waits);
+	ck_assert_int_eq(longest_run(io_log, 's'), 8); /* rounds of 64 / 8 */
+	ck_assert_int_eq(count_char(io_log, 'f'), 0);  /* os: no sync point while appending */
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+
+	OK(rill_store_open(&s, store_path, NULL));
+	OK(rill_topic_open(&t, s, "rr"));
+	check_round_robin(t, 100, 4);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+END_TEST
+
+/* A table of version 1 ends before writeback: the store never reads that
+ * member (here a function that fails the test) and closes descriptors
+ * with an fdatasync, as before the member existed. */
+static int writeback_must_not_run(void *ctx, int fd, int wait)
+{
+	(void)ctx;
+	(void)fd;
+	(void)wait;
+	ck_abort_msg("writeback of a version 1 I/O table was called");
+	return 0;
+}
+
+START_TEST(test_io_table_version_1_syncs_on_eviction)
+{
+	rill_io io = *rill_io_posix();
+	io.version = 1;
+	io.fdatasync = logged_fdatasync;
+	io.writeback = writeback_must_not_run;
+	rill_options o = RILL_OPTIONS_INIT;
+	o.io = &io;
+	o.max_open_files = 4;
+	rill_store *s = NULL;
+	OK(rill_store_open(&s, store_path, &o));
+	rill_config c = small_config("os");
+	OK(rill_topic_create(s, "v1", 8, &c));
+	rill_topic *t = NULL;
+	OK(rill_topic_open(&t, s, "v1"));
+	io_log_len = 0;
+	io_log[0] = '\0';
+	append_round_robin(t, 8, 3);
+	ck_assert_int_gt(count_char(io_log, 'f'), 8);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	OK(rill_store_open(&s, store_path, NULL));
+	OK(rill_topic_open(&t, s, "v1"));
+	check_round_robin(t, 8, 3);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
 }
 END_TEST
 
@@ -2512,6 +2692,8 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_retention_by_time);
 	tcase_add_test(tc, test_retention_by_time_of_one_batch_segments_after_reopen);
 	tcase_add_test(tc, test_evicted_sealed_segment_keeps_its_index);
+	tcase_add_test(tc, test_eviction_writes_back_in_rounds);
+	tcase_add_test(tc, test_io_table_version_1_syncs_on_eviction);
 	tcase_add_test(tc, test_reader_wait_and_fd);
 	tcase_add_test(tc, test_readonly_beside_writer);
 	tcase_add_test(tc, test_readonly_partition_without_segments);

@@ -1104,6 +1104,31 @@ static int io_fdatasync(void *ctx, int fd)
 	return io_sync(ctx, fd);
 }
 
+/* sync_file_range: the pages go to the device but its cache is not
+ * flushed, so nothing becomes durable (the queue stays for a crash to
+ * resolve). A failure is a write-back error: as for a failed sync the
+ * kernel marks the pages clean, so their data never reaches the disk.
+ * Starting (wait 0) reports nothing; the wait is a sync-class call. */
+static int io_writeback(void *ctx, int fd, int wait)
+{
+	sim_fs *sim = ctx;
+	if (!wait)
+		return 0;
+	int fault;
+	sim_lock(sim);
+	int rc = gate(sim, SIM_OP_SYNC, 1, &fault);
+	open_file *f = fd_get(sim, fd);
+	if (rc != 0) {
+		if (fault != 0 && rc != -EINTR && f != NULL &&
+		    (sim->flags & SIM_FLAG_SYNC_FAIL_KEEPS) == 0)
+			inode_clear_ops(f->ino);
+	} else if (f == NULL) {
+		rc = -EBADF;
+	}
+	sim_unlock(sim);
+	return rc;
+}
+
 static int io_fsync(void *ctx, int fd)
 {
 	return io_sync(ctx, fd);
@@ -1547,6 +1572,7 @@ static void build_table(sim_fs *sim)
 	io->unmap = NULL;
 	io->now_ms = io_now_ms;
 	io->monotonic_ns = io_monotonic_ns;
+	io->writeback = io_writeback;
 }
 
 /* ----------------------------------------------------------------- crash */

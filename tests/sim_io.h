@@ -117,7 +117,7 @@ int sim_is_dead(sim_fs *sim);
 #define SIM_OP_CLOSE 0x0002u    /* close */
 #define SIM_OP_READ 0x0004u     /* pread */
 #define SIM_OP_WRITE 0x0008u    /* pwrite */
-#define SIM_OP_SYNC 0x0010u     /* fsync, fdatasync */
+#define SIM_OP_SYNC 0x0010u     /* fsync, fdatasync, writeback (waiting) */
 #define SIM_OP_TRUNCATE 0x0020u /* ftruncate */
 #define SIM_OP_ALLOCATE 0x0040u /* allocate */
 #define SIM_OP_RENAME 0x0080u   /* rename */
