@@ -2139,6 +2139,15 @@ static void open_evicting(sim_fs *sim, rill_store **s, rill_topic **t, int creat
 	OK(rill_topic_open(t, *s, "ev"));
 }
 
+/* A new simulated disk with that store on it; `what` prefixes failures. */
+static sim_fs *start_evicting(const char *what, rill_store **s, rill_topic **t)
+{
+	snprintf(ctx_text, sizeof(ctx_text), "%s", what);
+	sim_fs *sim = new_sim();
+	open_evicting(sim, s, t, 1);
+	return sim;
+}
+
 /* What eviction only wrote back is made durable at the close, in sealed
  * segments (os rolls do not sync) as in the active one: after the close
  * and a power loss that keeps only synced data, every record of every
@@ -2146,11 +2155,9 @@ static void open_evicting(sim_fs *sim, rill_store **s, rill_topic **t, int creat
 #define EVICT_RECORDS 60
 START_TEST(test_evicted_writeback_durable_after_close)
 {
-	snprintf(ctx_text, sizeof(ctx_text), "[os, evictions write back, close, power loss] ");
-	sim_fs *sim = new_sim();
 	rill_store *s = NULL;
 	rill_topic *t = NULL;
-	open_evicting(sim, &s, &t, 1);
+	sim_fs *sim = start_evicting("[os, evictions write back, close, power loss] ", &s, &t);
 	uint64_t syncs0 = sim_calls(sim, SIM_OP_SYNC);
 	for (uint32_t i = 0; i < EVICT_RECORDS; i++)
 		for (int32_t p = 0; p < EVICT_PARTS; p++)
@@ -2182,11 +2189,9 @@ END_TEST
  * until a reopen), the others go on, and what it had synced stays. */
 START_TEST(test_evicted_writeback_failure_fails_partition)
 {
-	snprintf(ctx_text, sizeof(ctx_text), "[os, an eviction's write-back fails] ");
-	sim_fs *sim = new_sim();
 	rill_store *s = NULL;
 	rill_topic *t = NULL;
-	open_evicting(sim, &s, &t, 1);
+	sim_fs *sim = start_evicting("[os, an eviction's write-back fails] ", &s, &t);
 	/* Partition 0 first: the least recently used descriptor, the first
 	 * closed once partitions 1..4 are opened. */
 	for (int32_t p = 0; p < 4; p++)

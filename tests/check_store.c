@@ -1112,6 +1112,37 @@ static void check_round_robin(rill_topic *t, int32_t partitions, int passes)
 	}
 }
 
+/* A store over `io` with `max_open_files` descriptors, a new topic of
+ * `partitions` under durability=os, then, logging I/O from here, `passes`
+ * rounds of append_round_robin. */
+static void append_os_round_robin(const rill_io *io, int max_open_files, const char *name,
+                                  int32_t partitions, int passes, rill_store **s, rill_topic **t)
+{
+	rill_options o = RILL_OPTIONS_INIT;
+	o.io = io;
+	o.max_open_files = max_open_files;
+	OK(rill_store_open(s, store_path, &o));
+	rill_config c = small_config("os");
+	OK(rill_topic_create(*s, name, partitions, &c));
+	OK(rill_topic_open(t, *s, name));
+	io_log_len = 0;
+	io_log[0] = '\0';
+	append_round_robin(*t, partitions, passes);
+}
+
+/* Close, reopen with the default table, and read everything back. */
+static void close_and_check_round_robin(rill_store *s, rill_topic *t, const char *name,
+                                        int32_t partitions, int passes)
+{
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+	OK(rill_store_open(&s, store_path, NULL));
+	OK(rill_topic_open(&t, s, name));
+	check_round_robin(t, partitions, passes);
+	rill_topic_close(t);
+	OK(rill_store_close(s));
+}
+
 /* Under durability=os, with more partitions than descriptors, appends
  * round-robin evict on nearly every call. The cache closes a round of
  * descriptors at once (an eighth of 64 here): their write-backs all start
@@ -1124,18 +1155,9 @@ START_TEST(test_eviction_writes_back_in_rounds)
 	io.close = logged_close;
 	io.fdatasync = logged_fdatasync;
 	io.writeback = logged_writeback;
-	rill_options o = RILL_OPTIONS_INIT;
-	o.io = &io;
-	o.max_open_files = 64;
 	rill_store *s = NULL;
-	OK(rill_store_open(&s, store_path, &o));
-	rill_config c = small_config("os");
-	OK(rill_topic_create(s, "rr", 100, &c));
 	rill_topic *t = NULL;
-	OK(rill_topic_open(&t, s, "rr"));
-	io_log_len = 0;
-	io_log[0] = '\0';
-	append_round_robin(t, 100, 4);
+	append_os_round_robin(&io, 64, "rr", 100, 4, &s, &t);
 	rill_store_stats st;
 	OK(rill_store_stats_get(&st, s));
 	ck_assert_uint_le(st.open_files, 64);
@@ -1144,14 +1166,7 @@ START_TEST(test_eviction_writes_back_in_rounds)
 	ck_assert_int_eq(count_char(io_log, 's'), waits);
 	ck_assert_int_eq(longest_run(io_log, 's'), 8); /* rounds of 64 / 8 */
 	ck_assert_int_eq(count_char(io_log, 'f'), 0);  /* os: no sync point while appending */
-	rill_topic_close(t);
-	OK(rill_store_close(s));
-
-	OK(rill_store_open(&s, store_path, NULL));
-	OK(rill_topic_open(&t, s, "rr"));
-	check_round_robin(t, 100, 4);
-	rill_topic_close(t);
-	OK(rill_store_close(s));
+	close_and_check_round_robin(s, t, "rr", 100, 4);
 }
 END_TEST
 
@@ -1173,26 +1188,11 @@ START_TEST(test_io_table_version_1_syncs_on_eviction)
 	io.version = 1;
 	io.fdatasync = logged_fdatasync;
 	io.writeback = writeback_must_not_run;
-	rill_options o = RILL_OPTIONS_INIT;
-	o.io = &io;
-	o.max_open_files = 4;
 	rill_store *s = NULL;
-	OK(rill_store_open(&s, store_path, &o));
-	rill_config c = small_config("os");
-	OK(rill_topic_create(s, "v1", 8, &c));
 	rill_topic *t = NULL;
-	OK(rill_topic_open(&t, s, "v1"));
-	io_log_len = 0;
-	io_log[0] = '\0';
-	append_round_robin(t, 8, 3);
+	append_os_round_robin(&io, 4, "v1", 8, 3, &s, &t);
 	ck_assert_int_gt(count_char(io_log, 'f'), 8);
-	rill_topic_close(t);
-	OK(rill_store_close(s));
-	OK(rill_store_open(&s, store_path, NULL));
-	OK(rill_topic_open(&t, s, "v1"));
-	check_round_robin(t, 8, 3);
-	rill_topic_close(t);
-	OK(rill_store_close(s));
+	close_and_check_round_robin(s, t, "v1", 8, 3);
 }
 END_TEST
 

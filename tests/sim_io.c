@@ -1074,27 +1074,34 @@ out:
 	return rc;
 }
 
-static int io_sync(sim_fs *sim, int fd)
+/* The gate of a sync-class call, lock held. An injected failure is a
+ * write-back error (fsyncgate): reported once, and the data is gone from
+ * the queue; the page cache (volatile view) still has it. 0 with the open
+ * file in *out, or the error. */
+static int sync_gate(sim_fs *sim, int fd, open_file **out)
 {
 	int fault;
-	sim_lock(sim);
 	int rc = gate(sim, SIM_OP_SYNC, 1, &fault);
 	open_file *f = fd_get(sim, fd);
 	if (rc != 0) {
-		/* fsyncgate: the error is reported once and the data is gone
-		 * from the queue; the page cache (volatile view) still has it. */
 		if (fault != 0 && rc != -EINTR && f != NULL &&
 		    (sim->flags & SIM_FLAG_SYNC_FAIL_KEEPS) == 0)
 			inode_clear_ops(f->ino);
-		goto out;
+		return rc;
 	}
-	if (f == NULL) {
-		rc = -EBADF;
-		goto out;
+	*out = f;
+	return f == NULL ? -EBADF : 0;
+}
+
+static int io_sync(sim_fs *sim, int fd)
+{
+	open_file *f = NULL;
+	sim_lock(sim);
+	int rc = sync_gate(sim, fd, &f);
+	if (rc == 0) {
+		sync_inode(f->ino);
+		maybe_gc(sim);
 	}
-	sync_inode(f->ino);
-	maybe_gc(sim);
-out:
 	sim_unlock(sim);
 	return rc;
 }
@@ -1114,17 +1121,9 @@ static int io_writeback(void *ctx, int fd, int wait)
 	sim_fs *sim = ctx;
 	if (!wait)
 		return 0;
-	int fault;
+	open_file *f = NULL;
 	sim_lock(sim);
-	int rc = gate(sim, SIM_OP_SYNC, 1, &fault);
-	open_file *f = fd_get(sim, fd);
-	if (rc != 0) {
-		if (fault != 0 && rc != -EINTR && f != NULL &&
-		    (sim->flags & SIM_FLAG_SYNC_FAIL_KEEPS) == 0)
-			inode_clear_ops(f->ino);
-	} else if (f == NULL) {
-		rc = -EBADF;
-	}
+	int rc = sync_gate(sim, fd, &f);
 	sim_unlock(sim);
 	return rc;
 }
