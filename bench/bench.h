@@ -228,6 +228,8 @@ typedef struct bench_pool {
 } bench_pool;
 
 void bench_pool_init(bench_pool *pool, uint64_t seed, size_t record_size_max);
+/* bench_pool_init for a run's arguments: its seed, its largest record size. */
+void bench_pool_init_for(bench_pool *pool, const bench_args *a);
 void bench_pool_free(bench_pool *pool);
 static inline const uint8_t *bench_value(const bench_pool *pool, uint64_t i)
 {

@@ -168,12 +168,8 @@ int main(int argc, char **argv)
 	a.durable = 1;
 	bench_print_header(&a, "durable appends (acknowledged after fdatasync), one record per call");
 
-	long rs_max = 0;
-	for (int i = 0; i < a.record_size.count; i++)
-		if (a.record_size.value[i] > rs_max)
-			rs_max = a.record_size.value[i];
 	bench_pool pool;
-	bench_pool_init(&pool, a.seed, (size_t)rs_max);
+	bench_pool_init_for(&pool, &a);
 	for (int ri = 0; ri < a.record_size.count; ri++)
 		for (int pi = 0; pi < a.partitions.count; pi++)
 			for (int bi = 0; bi < a.batch.count; bi++)

@@ -485,12 +485,8 @@ int main(int argc, char **argv)
 	bench_print_header(&a, "sequential scans (page cache and cold), random reads, "
 	                       "timestamp lookups");
 	long batch = a.batch.value[0];
-	long rs_max = 0;
-	for (int i = 0; i < a.record_size.count; i++)
-		if (a.record_size.value[i] > rs_max)
-			rs_max = a.record_size.value[i];
 	bench_pool pool;
-	bench_pool_init(&pool, a.seed, (size_t)rs_max);
+	bench_pool_init_for(&pool, &a);
 	int64_t ts_base = (int64_t)time(NULL) * 1000;
 	for (int ri = 0; ri < a.record_size.count; ri++) {
 		long rs = a.record_size.value[ri];

@@ -116,7 +116,7 @@ int main(int argc, char **argv)
 	bench_print_header(&a, "recovery: open after clean shutdown and after kill -9");
 	long rs = a.record_size.value[0], batch = a.batch.value[0];
 	bench_pool pool;
-	bench_pool_init(&pool, a.seed, (size_t)rs);
+	bench_pool_init_for(&pool, &a);
 	char dir[4096];
 	snprintf(dir, sizeof dir, "%s/recovery", a.dir);
 	/* per partitions value: results of the smallest and largest store */

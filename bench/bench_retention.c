@@ -48,7 +48,7 @@ int main(int argc, char **argv)
 	long rs = a.record_size.value[0], batch = a.batch.value[0];
 	int64_t retention = 4 * a.segment_bytes;
 	bench_pool pool;
-	bench_pool_init(&pool, a.seed, (size_t)rs);
+	bench_pool_init_for(&pool, &a);
 	double disk_end = NAN;
 	for (int variant = 0; variant < 2; variant++) {
 		const char *name = variant == 0 ? "rill" : "rill-keep";

@@ -264,7 +264,7 @@ int main(int argc, char **argv)
 	if (rs < 8)
 		bench_die("--record-size must be at least 8 (the value carries a timestamp)");
 	bench_pool pool;
-	bench_pool_init(&pool, a.seed, (size_t)rs);
+	bench_pool_init_for(&pool, &a);
 	uint64_t expected = a.rate > 0 ? (uint64_t)(a.rate * a.duration_ms / 1000.0)
 	                               : 100000;
 	if (a.count > 0 && (a.rate <= 0 || a.count < expected))

@@ -1177,6 +1177,15 @@ void bench_pool_init(bench_pool *pool, uint64_t seed, size_t record_size_max)
 		pool->start[i] = (uint32_t)(bench_rand(&s) % BENCH_POOL_BYTES);
 }
 
+void bench_pool_init_for(bench_pool *pool, const bench_args *a)
+{
+	long max = 0;
+	for (int i = 0; i < a->record_size.count; i++)
+		if (a->record_size.value[i] > max)
+			max = a->record_size.value[i];
+	bench_pool_init(pool, a->seed, (size_t)max);
+}
+
 void bench_pool_free(bench_pool *pool)
 {
 	free(pool->bytes);
