@@ -106,16 +106,16 @@ RILL_API const char *rill_errmsg(void);
  * functions. Each returns 0 or a negative errno value (-EIO, -ENOSPC, ...).
  * "fd" is an opaque handle chosen by the table. Paths are absolute or
  * relative to the process working directory, exactly as the store was opened.
- * All members are required except map/unmap/allocate/writeback, which may be
- * NULL or return -EOPNOTSUPP; the library then falls back to pread / plain
- * growth / fdatasync. A version 1 table (built before writeback existed)
- * is read without it.
+ * All members are required except map/unmap/allocate, which may be NULL or
+ * return -EOPNOTSUPP; the library then falls back to pread / plain growth.
+ * A table's write-back without a device flush, if it has one, is given in
+ * rill_options.io_writeback.
  * Members are called from several threads at once (appends and reads of
  * different partitions, the background thread, a close of many
  * partitions), so a table must be thread-safe.
  * ------------------------------------------------------------------------ */
 
-#define RILL_IO_VERSION 2
+#define RILL_IO_VERSION 1
 
 /* open flags */
 #define RILL_O_READ 0x01u      /* read access */
@@ -168,17 +168,6 @@ typedef struct rill_io {
 	/* Milliseconds: wall clock (timestamps) and a monotonic clock. */
 	int64_t (*now_ms)(void *ctx);
 	int64_t (*monotonic_ns)(void *ctx);
-	/* Version 2. Write the file's dirty pages to the device, through this
-	 * descriptor, without the device cache flush that would make them
-	 * durable (Linux: sync_file_range). wait = 0 only starts the writes;
-	 * wait = 1 also waits for them and returns a write error this
-	 * descriptor has not yet reported. rill calls it before it closes a
-	 * descriptor with unsynced bytes (the file cache's eviction), so that
-	 * a write error still reaches the descriptor that wrote while the close
-	 * waits for no device flush; the bytes become durable at the
-	 * partition's next sync. Several files closed together write at once.
-	 * May be NULL: rill then uses fdatasync. */
-	int (*writeback)(void *ctx, int fd, int wait);
 } rill_io;
 
 /** The default table: plain POSIX. Static; never free it. Thread-safe. */
@@ -292,7 +281,7 @@ enum rill_log_level {
 #define RILL_OPEN_READONLY 0x01u  /* no lock, no writes, no recovery changes */
 #define RILL_OPEN_NOCREATE 0x02u  /* fail with RILL_ENOTFOUND if missing */
 
-#define RILL_OPTIONS_VERSION 2 /* 2: batch_cache_bytes */
+#define RILL_OPTIONS_VERSION 3 /* 2: batch_cache_bytes; 3: io_writeback */
 
 /* Default capacity of the batch cache (rill_options.batch_cache_bytes). */
 #define RILL_BATCH_CACHE_DEFAULT ((int64_t)32 << 20)
@@ -318,9 +307,21 @@ typedef struct rill_options {
 	 * batches never fill it. Bytes; 0: RILL_BATCH_CACHE_DEFAULT (32 MiB),
 	 * -1: no cache. Memory is taken as batches are read, not up front. */
 	int64_t batch_cache_bytes;
+	/* Version 3. The I/O table's write-back without a device flush: write
+	 * the file's dirty pages to the device through this descriptor (called
+	 * with io->ctx); wait = 0 only starts the writes, wait = 1 also waits
+	 * for them and returns a write error not yet reported to this
+	 * descriptor. rill calls it when the file cache closes a descriptor
+	 * with unsynced bytes, so that a write error still reaches the
+	 * descriptor that wrote while the close waits for no flush (the bytes
+	 * become durable at the partition's next sync); the writes of several
+	 * files closed together start at once. NULL: sync_file_range for the
+	 * default table (io NULL or rill_io_posix()), fdatasync for any other.
+	 * Returning -EOPNOTSUPP or -ENOSYS makes rill use fdatasync. */
+	int (*io_writeback)(void *io_ctx, int fd, int wait);
 } rill_options;
 
-#define RILL_OPTIONS_INIT {RILL_OPTIONS_VERSION, 0, NULL, NULL, NULL, 0, 0, 0}
+#define RILL_OPTIONS_INIT {RILL_OPTIONS_VERSION, 0, NULL, NULL, NULL, 0, 0, 0, NULL}
 
 /**
  * Open (creating if missing) the store in directory `path`.

@@ -11,7 +11,8 @@
  *   - fdatasync errors are returned, never retried (fsyncgate: after a
  *     failed fsync the kernel may have dropped the dirty pages, so a later
  *     success proves nothing). The caller fails the partition instead.
- *     writeback (sync_file_range) reports errors the same way.
+ *     rill__posix_writeback (sync_file_range, the default table's
+ *     write-back without a flush) reports errors the same way.
  *   - Files are created 0644 and directories 0755, filtered by the umask.
  *   - allocate uses fallocate(2) in its default mode, which allocates
  *     blocks and extends the size; the new bytes read as zeros, which the
@@ -109,18 +110,20 @@ static int posix_fdatasync(void *ctx, int fd)
 	return fdatasync(fd) == 0 ? 0 : -errno;
 }
 
-static int posix_writeback(void *ctx, int fd, int wait)
+int rill__posix_writeback(void *ctx, int fd, int wait)
 {
-#ifdef __linux__
 	(void)ctx;
+#ifdef __linux__
 	unsigned flags = SYNC_FILE_RANGE_WRITE;
 	if (wait)
 		flags |= SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WAIT_AFTER;
-	/* Since Linux 4.13 the wait reports a write-back error through the
+	/* Since Linux 4.14 the wait reports a write-back error through the
 	 * descriptor's own error cursor, as fdatasync does. */
 	return sync_file_range(fd, 0, 0, flags) == 0 ? 0 : -errno;
 #else
-	return wait ? posix_fdatasync(ctx, fd) : 0;
+	(void)fd;
+	(void)wait;
+	return -EOPNOTSUPP; /* the caller uses fdatasync */
 #endif
 }
 
@@ -289,7 +292,6 @@ static const rill_io posix_io = {
 	.unmap = posix_unmap,
 	.now_ms = posix_now_ms,
 	.monotonic_ns = posix_monotonic_ns,
-	.writeback = posix_writeback,
 };
 
 const rill_io *rill_io_posix(void)

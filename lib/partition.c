@@ -139,6 +139,25 @@ static void fail_partition(rill_partition *p, const char *what)
 	pthread_cond_broadcast(&p->sync_cond);
 }
 
+/*
+ * The file cache fails a partition when the write-back or sync of one of
+ * its descriptors fails as it closes it (segment.c), holding only its own
+ * lock: the partition writes the failed marker when it next holds its
+ * lock, here. And a sync through a new descriptor returns 0 over data
+ * whose write failed on the closed one (R9), so every sync checks here
+ * once it is done. Lock held; RILL_EFAILED (message `why`) if the
+ * partition has failed.
+ */
+static int check_failed(rill_partition *p, const char *why)
+{
+	if (!atomic_load(&p->failed))
+		return 0;
+	if (atomic_exchange(&p->failed_unmarked, 0) != 0)
+		write_failed_marker(p);
+	pthread_cond_broadcast(&p->sync_cond);
+	return rill__error(RILL_EFAILED, "partition %s %s; reopen the store", p->dir, why);
+}
+
 /* ============================================================ failed marker */
 
 #define FAILED_MARKER_FILE "partition.failed"
@@ -1359,7 +1378,7 @@ static int sync_segment_locked(rill_partition *p, rill_segment *seg)
 		return rc;
 	}
 	note_fsync(p, ns);
-	return 0;
+	return check_failed(p, "failed: a write of its data failed when its descriptor was closed");
 }
 
 /* Sync sealed segments that a roll left unsynced (durability os and
@@ -1613,19 +1632,28 @@ static void gather_group(rill_partition *p)
 static int sync_to_waiting(rill_partition *p, uint64_t target)
 {
 	while (atomic_load(&p->durable) < target) {
-		if (atomic_load(&p->failed))
-			return rill__error(RILL_EFAILED, "partition %s failed earlier; reopen the store", p->dir);
+		int rc = check_failed(p, "failed earlier");
+		if (rc != 0)
+			return rc;
 		if (p->syncing) {
 			pthread_cond_wait(&p->sync_cond, &p->lock);
 			continue;
 		}
-		if (p->sealed_unsynced) {
-			int rc = sync_sealed_locked(p);
-			if (rc != 0)
-				return rc;
-		}
 		p->syncing = true;
 		gather_group(p);
+		/* After the wait for the group, which lets go of the lock: a
+		 * roll meanwhile (os and interval rolls do not sync) may have
+		 * sealed the segment this group wrote to. Its bytes are synced
+		 * first, else the sync below would move the durable end past
+		 * them. */
+		if (p->sealed_unsynced) {
+			rc = sync_sealed_locked(p);
+			if (rc != 0) {
+				p->syncing = false;
+				pthread_cond_broadcast(&p->sync_cond);
+				return rc;
+			}
+		}
 		rill_segment *seg = active_segment(p);
 		uint64_t snapshot_end = atomic_load(&p->next_offset);
 		/* Everyone who arrived so far wrote before the snapshot: this
@@ -1633,7 +1661,7 @@ static int sync_to_waiting(rill_partition *p, uint64_t target)
 		int covered = p->sync_arrived;
 		p->sync_arrived = 0;
 		uint64_t snapshot_size = atomic_load(&seg->size);
-		int rc = rill__segment_pin(p->env, seg, false);
+		rc = rill__segment_pin(p->env, seg, false);
 		if (rc != 0) {
 			p->syncing = false;
 			pthread_cond_broadcast(&p->sync_cond);
@@ -1711,10 +1739,9 @@ int rill__partition_append(rill_partition *p, rill_append_batch *b,
 		rc = rill__error(RILL_EREADONLY, "store is read-only");
 		goto out;
 	}
-	if (atomic_load(&p->failed)) {
-		rc = rill__error(RILL_EFAILED, "partition %s failed earlier; reopen the store", p->dir);
+	rc = check_failed(p, "failed earlier");
+	if (rc != 0)
 		goto out;
-	}
 	if (p->closing) {
 		rc = rill__error(RILL_ECLOSED, "partition %s is closing", p->dir);
 		goto out;
@@ -1869,9 +1896,15 @@ int rill__partition_close(rill_partition *p)
 		rc = trim_preallocation(p, seg);
 		if (rc == 0)
 			rc = sync_active_locked(p);
+		/* a sync with nothing to do checks nothing: the file cache may
+		 * have failed the partition while this close reopened files */
+		if (rc == 0)
+			rc = check_failed(p, "failed while closing");
 		if (rc == 0)
 			rc = checkpoint_now(p);
 	} else if (atomic_load(&p->failed) && !p->env->readonly) {
+		if (atomic_exchange(&p->failed_unmarked, 0) != 0)
+			write_failed_marker(p);
 		rc = rill__error(RILL_EFAILED, "partition %s had failed; its unsynced tail is recovered at the next open", p->dir);
 	}
 	pthread_mutex_unlock(&p->lock);

@@ -36,6 +36,7 @@ typedef struct rill_partition {
 	int64_t last_fsync_ns;        /* duration of the last fdatasync */
 	bool sealed_unsynced;         /* a roll without sync left sealed data unsynced */
 	_Atomic int failed;           /* sticky: an fsync or write failed */
+	_Atomic int failed_unmarked;  /* failed by the file cache; marker not yet written */
 	uint64_t unsynced_records;    /* interval durability bookkeeping */
 	int64_t last_sync_ms;         /* wall clock of the last sync */
 	uint64_t checkpoint_recovery; /* recovery point last persisted */

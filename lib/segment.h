@@ -25,6 +25,9 @@ struct rill_batch_cache;
 /* Shared, read-mostly context of a store that lower layers need. */
 typedef struct rill_env {
 	const rill_io *io;            /* the I/O table */
+	/* its write-back without a flush (rill_options.io_writeback); NULL:
+	 * a closing descriptor's unsynced bytes are fdatasynced */
+	int (*writeback)(void *ctx, int fd, int wait);
 	rill_logger logger;           /* log callback */
 	struct rill_file_cache *cache;/* bounded descriptors and maps */
 	struct rill_batch_cache *batch_cache; /* checked copies of batches */

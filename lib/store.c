@@ -296,7 +296,8 @@ int rill_store_open(rill_store **out, const char *path, const rill_options *opti
 	rill_options defaults = RILL_OPTIONS_INIT;
 	if (options == NULL)
 		options = &defaults;
-	/* Version 1 ended before batch_cache_bytes: not read from it. */
+	/* Version 1 ended before batch_cache_bytes, version 2 before
+	 * io_writeback: neither is read from an older version. */
 	if (options->version < 1 || options->version > RILL_OPTIONS_VERSION)
 		return rill__error(RILL_EVERSION, "rill_options version %u, expected 1 to %u",
 		                   options->version, RILL_OPTIONS_VERSION);
@@ -327,10 +328,13 @@ int rill_store_open(rill_store **out, const char *path, const rill_options *opti
 	pthread_mutex_init(&store->pool_lock, NULL);
 	pthread_mutex_init(&store->thread_lock, NULL);
 	pthread_cond_init(&store->thread_cond, NULL);
-	/* A version 1 table ends before writeback: copy only what it has (the
-	 * rest stays NULL from calloc). */
-	memcpy(&store->io, io, io->version >= 2 ? sizeof(rill_io) : offsetof(rill_io, writeback));
+	store->io = *io;
 	store->env.io = &store->io;
+	/* Version 2 options end before io_writeback: not read from them. */
+	if (options->version >= 3 && options->io_writeback != NULL)
+		store->env.writeback = options->io_writeback;
+	else if (io == rill_io_posix())
+		store->env.writeback = rill__posix_writeback;
 	store->env.logger.fn = options->log;
 	store->env.logger.ctx = options->log_ctx;
 	store->env.readonly = (options->flags & RILL_OPEN_READONLY) != 0;

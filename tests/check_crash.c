@@ -1708,6 +1708,7 @@ static void run_trial(const trial_spec *sp, trial_out *out, bool verbose)
 	w.bg = batch_gen_new();
 	rill_options opts = RILL_OPTIONS_INIT;
 	opts.io = sim_io(sim);
+	opts.io_writeback = sim_io_writeback;
 	if (verbose)
 		opts.log = log_stderr;
 	rill_io slow;
@@ -2170,6 +2171,7 @@ START_TEST(test_oracle_detects_damage)
 	w.bg = batch_gen_new();
 	w.opts = (rill_options)RILL_OPTIONS_INIT;
 	w.opts.io = sim_io(sim);
+	w.opts.io_writeback = sim_io_writeback;
 	rill_config c;
 	base_config(&c);
 	ck_assert(op_open_store(&w));
@@ -2226,6 +2228,7 @@ static sim_fs *sim_with_store(uint64_t seed, uint32_t flags, rill_options *o, ri
 	ck_assert_int_eq(sim_mkdirs(sim, "/sim"), 0);
 	*o = (rill_options)RILL_OPTIONS_INIT;
 	o->io = sim_io(sim);
+	o->io_writeback = sim_io_writeback;
 	ck_assert_int_eq(rill_store_open(s, STORE_PATH, o), 0);
 	return sim;
 }

@@ -1056,7 +1056,7 @@ static int logged_fdatasync(void *ctx, int fd)
 static int logged_writeback(void *ctx, int fd, int wait)
 {
 	log_io(wait ? 'w' : 's');
-	return rill_io_posix()->writeback(ctx, fd, wait);
+	return rill__posix_writeback(ctx, fd, wait);
 }
 
 static int count_char(const char *s, char c)
@@ -1112,15 +1112,25 @@ static void check_round_robin(rill_topic *t, int32_t partitions, int passes)
 	}
 }
 
-/* A store over `io` with `max_open_files` descriptors, a new topic of
- * `partitions` under durability=os, then, logging I/O from here, `passes`
- * rounds of append_round_robin. */
-static void append_os_round_robin(const rill_io *io, int max_open_files, const char *name,
-                                  int32_t partitions, int passes, rill_store **s, rill_topic **t)
+/* A store over the logging I/O table with options of `version`,
+ * `max_open_files` descriptors and `writeback` as io_writeback, a new
+ * topic of `partitions` under durability=os, then, logging I/O from here,
+ * `passes` rounds of append_round_robin. */
+typedef int (*writeback_fn)(void *ctx, int fd, int wait);
+static void append_os_round_robin(unsigned version, int max_open_files, writeback_fn writeback,
+                                  const char *name, int32_t partitions, int passes,
+                                  rill_store **s, rill_topic **t)
 {
+	static rill_io io;
+	io = *rill_io_posix();
+	io.open = logged_open;
+	io.close = logged_close;
+	io.fdatasync = logged_fdatasync;
 	rill_options o = RILL_OPTIONS_INIT;
-	o.io = io;
+	o.version = version;
+	o.io = &io;
 	o.max_open_files = max_open_files;
+	o.io_writeback = writeback;
 	OK(rill_store_open(s, store_path, &o));
 	rill_config c = small_config("os");
 	OK(rill_topic_create(*s, name, partitions, &c));
@@ -1150,14 +1160,9 @@ static void close_and_check_round_robin(rill_store *s, rill_topic *t, const char
  * record is there after the close. */
 START_TEST(test_eviction_writes_back_in_rounds)
 {
-	rill_io io = *rill_io_posix();
-	io.open = logged_open;
-	io.close = logged_close;
-	io.fdatasync = logged_fdatasync;
-	io.writeback = logged_writeback;
 	rill_store *s = NULL;
 	rill_topic *t = NULL;
-	append_os_round_robin(&io, 64, "rr", 100, 4, &s, &t);
+	append_os_round_robin(RILL_OPTIONS_VERSION, 64, logged_writeback, "rr", 100, 4, &s, &t);
 	rill_store_stats st;
 	OK(rill_store_stats_get(&st, s));
 	ck_assert_uint_le(st.open_files, 64);
@@ -1170,29 +1175,47 @@ START_TEST(test_eviction_writes_back_in_rounds)
 }
 END_TEST
 
-/* A table of version 1 ends before writeback: the store never reads that
- * member (here a function that fails the test) and closes descriptors
- * with an fdatasync, as before the member existed. */
+/* Options of version 2 end before io_writeback: the store never reads it
+ * (here a function that fails the test) and, the table not being the
+ * default one, closes descriptors with an fdatasync. */
 static int writeback_must_not_run(void *ctx, int fd, int wait)
 {
 	(void)ctx;
 	(void)fd;
 	(void)wait;
-	ck_abort_msg("writeback of a version 1 I/O table was called");
+	ck_abort_msg("io_writeback of version 2 options was called");
 	return 0;
 }
 
-START_TEST(test_io_table_version_1_syncs_on_eviction)
+START_TEST(test_options_version_2_sync_on_eviction)
 {
-	rill_io io = *rill_io_posix();
-	io.version = 1;
-	io.fdatasync = logged_fdatasync;
-	io.writeback = writeback_must_not_run;
 	rill_store *s = NULL;
 	rill_topic *t = NULL;
-	append_os_round_robin(&io, 4, "v1", 8, 3, &s, &t);
+	append_os_round_robin(2, 4, writeback_must_not_run, "v2", 8, 3, &s, &t);
 	ck_assert_int_gt(count_char(io_log, 'f'), 8);
-	close_and_check_round_robin(s, t, "v1", 8, 3);
+	ck_assert_int_eq(count_char(io_log, 'w'), 0);
+	close_and_check_round_robin(s, t, "v2", 8, 3);
+}
+END_TEST
+
+/* A write-back the table does not have (-EOPNOTSUPP, as rill.h allows)
+ * is no write error: the close syncs instead and the partition goes on. */
+static int writeback_unsupported(void *ctx, int fd, int wait)
+{
+	(void)ctx;
+	(void)fd;
+	log_io(wait ? 'w' : 's');
+	return -EOPNOTSUPP;
+}
+
+START_TEST(test_writeback_unsupported_syncs_instead)
+{
+	rill_store *s = NULL;
+	rill_topic *t = NULL;
+	append_os_round_robin(RILL_OPTIONS_VERSION, 4, writeback_unsupported, "un", 8, 3, &s, &t);
+	ck_assert_int_gt(count_char(io_log, 'w'), 8);
+	ck_assert_int_eq(count_char(io_log, 'f'), count_char(io_log, 'w'));
+	close_and_check_round_robin(s, t, "un", 8, 3);
 }
 END_TEST
 
@@ -2693,7 +2716,8 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_retention_by_time_of_one_batch_segments_after_reopen);
 	tcase_add_test(tc, test_evicted_sealed_segment_keeps_its_index);
 	tcase_add_test(tc, test_eviction_writes_back_in_rounds);
-	tcase_add_test(tc, test_io_table_version_1_syncs_on_eviction);
+	tcase_add_test(tc, test_options_version_2_sync_on_eviction);
+	tcase_add_test(tc, test_writeback_unsupported_syncs_instead);
 	tcase_add_test(tc, test_reader_wait_and_fd);
 	tcase_add_test(tc, test_readonly_beside_writer);
 	tcase_add_test(tc, test_readonly_partition_without_segments);

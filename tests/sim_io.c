@@ -1116,7 +1116,7 @@ static int io_fdatasync(void *ctx, int fd)
  * resolve). A failure is a write-back error: as for a failed sync the
  * kernel marks the pages clean, so their data never reaches the disk.
  * Starting (wait 0) reports nothing; the wait is a sync-class call. */
-static int io_writeback(void *ctx, int fd, int wait)
+int sim_io_writeback(void *ctx, int fd, int wait)
 {
 	sim_fs *sim = ctx;
 	if (!wait)
@@ -1571,7 +1571,6 @@ static void build_table(sim_fs *sim)
 	io->unmap = NULL;
 	io->now_ms = io_now_ms;
 	io->monotonic_ns = io_monotonic_ns;
-	io->writeback = io_writeback;
 }
 
 /* ----------------------------------------------------------------- crash */

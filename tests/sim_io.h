@@ -55,6 +55,10 @@ void sim_free(sim_fs *sim);
 /** The rill_io table bound to this sim (ctx = sim). Owned by the sim, valid
  * until sim_free. map/unmap are NULL (the library falls back to pread). */
 const rill_io *sim_io(sim_fs *sim);
+/* Its write-back without a flush, for rill_options.io_writeback (ctx:
+ * the table's): the pages go to the device but nothing becomes durable;
+ * a failure (a sync-class call) drops the data as a failed sync does. */
+int sim_io_writeback(void *ctx, int fd, int wait);
 
 /* Behaviour flags (sim_set_flags). Set them before handing the table to the
  * library: a library that copies the table sees the members it copied. */
