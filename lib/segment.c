@@ -37,14 +37,15 @@
  * (rill_options.max_open_files). A segment is pinned while in use (append,
  * sync, a reader holding pointers into it) and is never evicted while
  * pinned. A full cache evicts a round of descriptors at once (an eighth
- * of its capacity, at most 32). Closing a segment with unsynced bytes first writes
- * them back through the descriptor that wrote them (R9: a write-back
- * error reported to a later descriptor can be lost), without waiting for
- * a device flush (rill_options.io_writeback; fdatasync without one):
- * what makes them durable is the partition's next sync point, as for
- * bytes the kernel wrote back on its own. The round's write-backs start
- * together. If one fails the owning partition is failed, exactly as if
- * its own sync had failed.
+ * of its capacity, at most 32). Closing a segment with unsynced bytes
+ * first writes them back through the descriptor that wrote them (R9: a
+ * write-back error reported to a later descriptor can be lost), without
+ * waiting for a device flush (rill_options.io_writeback; fdatasync
+ * without one): what makes them durable is the partition's next sync
+ * point, as for bytes the kernel wrote back on its own. The round's
+ * write-backs start together. If one fails the owning partition is
+ * failed, exactly as if its own sync had failed, and each of its later
+ * syncs reports it (a sync through a new descriptor cannot see it).
  */
 #include "segment.h"
 
@@ -142,8 +143,8 @@ static void close_files_locked(rill_env *env, rill_segment *seg)
 				rc = env->io->fdatasync(env->io->ctx, seg->fd);
 			if (rc != 0) {
 				/* The partition writes its failed marker when it next
-				 * holds its lock (rill__partition_note_close_failure);
-				 * its appends and syncs fail from now on. */
+				 * holds its lock (check_failed in partition.c); its
+				 * appends and syncs fail from now on. */
 				atomic_store(&seg->partition->failed_unmarked, 1);
 				atomic_store(&seg->partition->failed, 1);
 				rill__log(&env->logger, RILL_LOG_ERROR,
