@@ -70,13 +70,13 @@ void rill__error_clear(void);
 
 /* ------------------------------------------------------------- allocation */
 
-/* Every heap allocation of the library goes through these, so tests can
- * make the Nth one fail. They set no error message: callers return
- * rill__error(RILL_ENOMEM, ...) naming what they were allocating. */
 /* The default I/O table's write-back without a device flush
  * (rill_options.io_writeback): sync_file_range on Linux, else -EOPNOTSUPP. */
 int rill__posix_writeback(void *ctx, int fd, int wait);
 
+/* Every heap allocation of the library goes through these, so tests can
+ * make the Nth one fail. They set no error message: callers return
+ * rill__error(RILL_ENOMEM, ...) naming what they were allocating. */
 void *rill__malloc(size_t size);
 void *rill__calloc(size_t count, size_t size);
 void *rill__realloc(void *ptr, size_t size);

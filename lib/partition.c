@@ -139,21 +139,24 @@ static void fail_partition(rill_partition *p, const char *what)
 	pthread_cond_broadcast(&p->sync_cond);
 }
 
-/*
- * The file cache fails a partition when the write-back or sync of one of
+/* The file cache fails a partition when the write-back or sync of one of
  * its descriptors fails as it closes it (segment.c), holding only its own
  * lock: the partition writes the failed marker when it next holds its
- * lock, here. And a sync through a new descriptor returns 0 over data
- * whose write failed on the closed one (R9), so every sync checks here
- * once it is done. Lock held; RILL_EFAILED (message `why`) if the
- * partition has failed.
- */
+ * lock, here. Lock held. */
+static void mark_cache_failure(rill_partition *p)
+{
+	if (atomic_exchange(&p->failed_unmarked, 0) != 0)
+		write_failed_marker(p);
+}
+
+/* A sync through a new descriptor returns 0 over data whose write failed
+ * on a closed one (R9), so every sync checks here once it is done. Lock
+ * held; RILL_EFAILED (message `why`) if the partition has failed. */
 static int check_failed(rill_partition *p, const char *why)
 {
 	if (!atomic_load(&p->failed))
 		return 0;
-	if (atomic_exchange(&p->failed_unmarked, 0) != 0)
-		write_failed_marker(p);
+	mark_cache_failure(p);
 	pthread_cond_broadcast(&p->sync_cond);
 	return rill__error(RILL_EFAILED, "partition %s %s; reopen the store", p->dir, why);
 }
@@ -1903,8 +1906,7 @@ int rill__partition_close(rill_partition *p)
 		if (rc == 0)
 			rc = checkpoint_now(p);
 	} else if (atomic_load(&p->failed) && !p->env->readonly) {
-		if (atomic_exchange(&p->failed_unmarked, 0) != 0)
-			write_failed_marker(p);
+		mark_cache_failure(p);
 		rc = rill__error(RILL_EFAILED, "partition %s had failed; its unsynced tail is recovered at the next open", p->dir);
 	}
 	pthread_mutex_unlock(&p->lock);

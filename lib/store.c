@@ -330,7 +330,6 @@ int rill_store_open(rill_store **out, const char *path, const rill_options *opti
 	pthread_cond_init(&store->thread_cond, NULL);
 	store->io = *io;
 	store->env.io = &store->io;
-	/* Version 2 options end before io_writeback: not read from them. */
 	if (options->version >= 3 && options->io_writeback != NULL)
 		store->env.writeback = options->io_writeback;
 	else if (io == rill_io_posix())
