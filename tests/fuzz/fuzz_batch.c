@@ -17,7 +17,10 @@
  *   4. the batch cache's path (copy the section, check every record noting
  *      where each starts) accepts exactly what the plain decoder accepts,
  *      and a decode started at any record from the noted starts gives that
- *      record as the plain decoder gave it.
+ *      record as the plain decoder gave it;
+ *   5. the scan's fast record path (records read many per call) accepts
+ *      exactly the records the careful path (one per call, nothing but
+ *      read_record) accepts, reads them alike and ends alike.
  * RILL_ASSERT aborts in these builds, so a broken invariant is a crash.
  *
  * Builds (see tests/tests.mk and fuzz_util.h): `make fuzz` (libFuzzer),
@@ -138,6 +141,47 @@ static int cache_path(const uint8_t *batch, size_t size, const rill_batch_header
 	return rc;
 }
 
+/* 5: the same batch through two decoders, one held to the careful path
+ * and read a record per call, one read `chunk` records per call. */
+static void fast_matches_careful(const uint8_t *batch, size_t size, size_t chunk)
+{
+	static rill_batch_decoder *fast, *careful;
+	static rill_record got[64];
+	if (fast == NULL) {
+		fuzz_check(rill__batch_decoder_new(&fast) == 0, "decoder");
+		fuzz_check(rill__batch_decoder_new(&careful) == 0, "decoder");
+		rill__batch_decoder_set_careful(careful, true);
+	}
+	if (chunk > sizeof(got) / sizeof(got[0]))
+		chunk = sizeof(got) / sizeof(got[0]);
+	int started = rill__batch_decoder_start(fast, batch, size);
+	fuzz_check(started == rill__batch_decoder_start(careful, batch, size), "starts alike");
+	if (started != 0)
+		return;
+	size_t n = 0, used = 0;
+	int fast_rc = 0;
+	for (;;) {
+		if (used == n && fast_rc == 0) {
+			fast_rc = rill__batch_decoder_read(fast, got, chunk, &n);
+			used = 0;
+			if (fast_rc != 0)
+				n = 0;
+		}
+		rill_record want;
+		size_t one;
+		int careful_rc = rill__batch_decoder_read(careful, &want, 1, &one);
+		if (careful_rc != 0) {
+			fuzz_check(used == n && fast_rc == careful_rc, "the fast path ends alike");
+			return;
+		}
+		fuzz_check(used < n, "the fast path refused a record the careful path reads");
+		fuzz_check((want.key == NULL) == (got[used].key == NULL), "null key");
+		fuzz_check((want.value == NULL) == (got[used].value == NULL), "null value");
+		expect_same_record(&want, &got[used]);
+		used++;
+	}
+}
+
 static void round_trip(const uint8_t *batch, size_t size, const rill_batch_header *h)
 {
 	static rill_batch_encoder *enc;
@@ -239,6 +283,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			int cached = cache_path(batch, size, &h, NULL, 0);
 			fuzz_check(cached == RILL_ENOMEM || (cached == 0) == (rc == 0),
 			           "the cache path and the decoder disagree");
+			if (rc == 0 || rc == RILL_ECORRUPT)
+				fast_matches_careful(batch, size, 1 + size % 67);
 			/* 3. what decodes must survive a round trip */
 			if (rc == 0 && h.record_count <= FUZZ_ORACLE_RECORDS_MAX)
 				round_trip(batch, size, &h);
