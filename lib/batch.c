@@ -1356,6 +1356,40 @@ static int finish_batch(rill_batch_decoder *dec)
 	return RILL_EAGAIN;
 }
 
+/*
+ * Up to `limit` records from *p on, the first at `index`, until the fast
+ * path refuses one; returns how many, with *p past them. A function of its
+ * own, not inlined: in the caller, the decoder, the output array and the
+ * index (all needed after the loop) held registers, and the loop spilled
+ * more of its own values to the stack, a load and a store each per
+ * record. As few live values as the loop can do with, for the same reason.
+ */
+__attribute__((noinline)) static size_t
+read_records_fast(const fast_batch *batch, const uint8_t **p_inout, uint32_t index,
+                  int64_t *max_seen_inout, rill_record *out, uint32_t limit)
+{
+	const fast_batch b = *batch;
+	const uint8_t *p = *p_inout;
+	int64_t max_seen = *max_seen_inout;
+	rill_record *o = out, *const stop = out + limit;
+	uint64_t offset = b.base_offset + index;
+	uint64_t offset_delta_2 = 2 * (uint64_t)index; /* zigzag of the delta */
+	while (o < stop) {
+		/* the position is passed and returned by value: through a
+		 * pointer it lived on the stack, a store and reload per field */
+		const uint8_t *next = read_record_fast(&b, p, offset_delta_2, offset, &max_seen, o);
+		if (next == NULL)
+			break;
+		p = next;
+		offset_delta_2 += 2;
+		offset++;
+		o++;
+	}
+	*p_inout = p;
+	*max_seen_inout = max_seen;
+	return (size_t)(o - out);
+}
+
 int rill__batch_decoder_read(rill_batch_decoder *dec, rill_record *out, size_t max,
                              size_t *out_count)
 {
@@ -1381,24 +1415,8 @@ int rill__batch_decoder_read(rill_batch_decoder *dec, rill_record *out, size_t m
 		limit = (uint32_t)max;
 	if (dec->careful_only)
 		limit = 0;
-	/* As few live values as the loop can do with: with more than the
-	 * registers hold, it spilled and reloaded some on every record. */
 	fast_batch batch = fast_batch_of(dec);
-	rill_record *o = out, *const stop = out + limit;
-	uint64_t offset = dec->base_offset + index;
-	uint64_t offset_delta_2 = 2 * (uint64_t)index; /* zigzag of the delta */
-	while (o < stop) {
-		/* the position is passed and returned by value: through a
-		 * pointer it lived on the stack, a store and reload per field */
-		const uint8_t *next = read_record_fast(&batch, p, offset_delta_2, offset, &max_seen, o);
-		if (next == NULL)
-			break;
-		p = next;
-		offset_delta_2 += 2;
-		offset++;
-		o++;
-	}
-	size_t n = (size_t)(o - out);
+	size_t n = read_records_fast(&batch, &p, index, &max_seen, out, limit);
 	index += (uint32_t)n;
 	if (dec->record_index == 0 && n > 0 && out[0].timestamp_ms != dec->first_timestamp) {
 		/* A first record's delta must be 0 (read_record_fast leaves
