@@ -799,6 +799,7 @@ struct rill_batch_decoder {
 	bool started;              /* a batch was started */
 	bool failed;               /* a record was corrupt: stop */
 	bool careful_only;         /* tests: never take read_record_fast */
+	size_t prefetch_distance;  /* see rill__batch_decoder_set_prefetch */
 };
 
 int rill__batch_decoder_new(rill_batch_decoder **out)
@@ -897,6 +898,7 @@ static void start_section(rill_batch_decoder *dec, const rill_batch_header *h,
 	dec->log_append_time = (h->attributes & RILL_BATCH_ATTR_TIMESTAMP_LOG_APPEND) != 0;
 	dec->failed = false;
 	dec->started = true;
+	dec->prefetch_distance = 0;
 }
 
 /* The checks of rill__batch_decoder_start_parsed on the caller's header. */
@@ -1366,7 +1368,8 @@ static int finish_batch(rill_batch_decoder *dec)
  */
 __attribute__((noinline)) static size_t
 read_records_fast(const fast_batch *batch, const uint8_t **p_inout, uint32_t index,
-                  int64_t *max_seen_inout, rill_record *out, uint32_t limit)
+                  int64_t *max_seen_inout, rill_record *out, uint32_t limit,
+                  size_t prefetch_distance)
 {
 	const fast_batch b = *batch;
 	const uint8_t *p = *p_inout;
@@ -1375,6 +1378,12 @@ read_records_fast(const fast_batch *batch, const uint8_t **p_inout, uint32_t ind
 	uint64_t offset = b.base_offset + index;
 	uint64_t offset_delta_2 = 2 * (uint64_t)index; /* zigzag of the delta */
 	while (o < stop) {
+		/* Two lines a record (~1.7 for 100-byte records), as far ahead
+		 * as the caller asked: computed on integers, as the address may
+		 * lie past the section, where a pointer may not point. */
+		uintptr_t ahead = (uintptr_t)p + prefetch_distance;
+		__builtin_prefetch((const void *)ahead);
+		__builtin_prefetch((const void *)(ahead + 64));
 		/* the position is passed and returned by value: through a
 		 * pointer it lived on the stack, a store and reload per field */
 		const uint8_t *next = read_record_fast(&b, p, offset_delta_2, offset, &max_seen, o);
@@ -1416,7 +1425,8 @@ int rill__batch_decoder_read(rill_batch_decoder *dec, rill_record *out, size_t m
 	if (dec->careful_only)
 		limit = 0;
 	fast_batch batch = fast_batch_of(dec);
-	size_t n = read_records_fast(&batch, &p, index, &max_seen, out, limit);
+	size_t n = read_records_fast(&batch, &p, index, &max_seen, out, limit,
+	                             dec->prefetch_distance);
 	index += (uint32_t)n;
 	if (dec->record_index == 0 && n > 0 && out[0].timestamp_ms != dec->first_timestamp) {
 		/* A first record's delta must be 0 (read_record_fast leaves
@@ -1489,6 +1499,12 @@ int rill__batch_decoder_note_starts(rill_batch_decoder *dec, uint32_t *starts, b
 	*out_sorted = sorted || dec->log_append_time;
 	int rc = finish_batch(dec);
 	return rc == RILL_EAGAIN ? 0 : rc;
+}
+
+void rill__batch_decoder_set_prefetch(rill_batch_decoder *dec, size_t distance)
+{
+	RILL_ASSERT(dec->started);
+	dec->prefetch_distance = distance;
 }
 
 void rill__batch_decoder_set_careful(rill_batch_decoder *dec, bool careful_only)

@@ -40,6 +40,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The largest batch whose successor a scan prefetches while decoding it:
+ * two of them fit in a quarter of a 1 MiB L2 cache, half of a 512 KiB. */
+#define PREFETCH_BATCH_MAX (128u << 10)
+
 int rill__topic_get_partition(rill_topic *topic, int32_t partition, rill_partition **out);
 void rill__reader_free_at_close(struct rill_reader *reader);
 
@@ -457,7 +461,8 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 		 * covered by the checksum: no second parse. Read into scratch
 		 * (even the same buffer), the batch is a second read: parse it
 		 * again. */
-		if (bytes == header_bytes && bytes != r->scratch)
+		bool mapped = bytes == header_bytes && bytes != r->scratch;
+		if (mapped)
 			rc = rill__batch_decoder_start_parsed(r->decoder, bytes, (size_t)total, &h);
 		else
 			rc = rill__batch_decoder_start(r->decoder, bytes, (size_t)total);
@@ -465,6 +470,14 @@ static int read_records(rill_reader *r, rill_record *out, size_t max, size_t *ou
 			return rc; /* not corruption: the next call starts the batch again */
 		if (rc != 0)
 			return corrupt(r, rill_errmsg());
+		/* A scan (no seek just before: a point read would fetch lines
+		 * it never reads) over the mapping: the next batch starts right
+		 * after this one. Only a batch that fits the CPU's L2 cache
+		 * beside the next one: a larger one's look-ahead was evicted
+		 * before it was read, with lines of the batch being decoded
+		 * (1 KiB records in batches of 1000, about 1 MiB: 7% slower). */
+		if (mapped && !r->sought && total <= PREFETCH_BATCH_MAX)
+			rill__batch_decoder_set_prefetch(r->decoder, (size_t)total);
 		atomic_fetch_add_explicit(&p->bytes_read, total, memory_order_relaxed);
 		r->batch_size = total;
 		r->batch_next_base = h.base_offset + h.last_offset_delta + 1;
