@@ -1327,7 +1327,9 @@ read_record_fast(const fast_batch *b, const uint8_t *p, uint64_t offset_delta_2,
 	out->value = value_len_z == 1 ? NULL : p;
 	out->value_len = (size_t)value_size;
 	p += value_size;
-	if (p + 1 != record_end || *p != 0) /* header count 0, the record's last byte */
+	/* header count 0, the record's last byte; compared as a distance, as
+	 * p + 1 may lie past the section when the value ends it */
+	if (record_end - p != 1 || *p != 0)
 		return NULL;
 
 	out->headers = NULL;

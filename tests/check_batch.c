@@ -1371,6 +1371,111 @@ static void mutate_timestamps(uint8_t *batch, uint64_t x, int64_t delta)
 }
 
 /*
+ * A batch of two records built by hand: `first` (its bytes as given, length
+ * varint included) and a valid record with a 40-byte value after it, so that
+ * the first is not within the fast path's slack of the section's end. The
+ * header holds what the header parse checks; the decoder does not check the
+ * checksum, so none is computed.
+ */
+static size_t hand_batch(uint8_t *batch, const uint8_t *first, size_t first_len)
+{
+	static const uint8_t filler_body[6] = {0x00, 0x00, 0x02, 0x01, 0x50};
+	uint8_t *section = batch + RILL_BATCH_HEADER_SIZE;
+	size_t n = 0;
+	memcpy(section, first, first_len);
+	n += first_len;
+	section[n++] = 0x5c; /* body of 46 bytes, zigzag */
+	memcpy(section + n, filler_body, 5); /* attributes, ts 0, offset 1, null key, 40 */
+	n += 5;
+	memset(section + n, 'x', 40);
+	n += 40;
+	section[n++] = 0x00; /* no headers */
+	size_t size = RILL_BATCH_HEADER_SIZE + n;
+	memset(batch, 0, RILL_BATCH_HEADER_SIZE);
+	rill__put_u32(batch + 8, (uint32_t)(size - 12));
+	batch[16] = 1; /* magic */
+	rill__put_u32(batch + 20, 1); /* last offset delta */
+	rill__put_u64(batch + 24, 1000); /* first timestamp */
+	rill__put_u64(batch + 32, 1000); /* max timestamp */
+	rill__put_u64(batch + 40, UINT64_MAX); /* producer -1 */
+	rill__put_u16(batch + 48, UINT16_MAX);
+	rill__put_u32(batch + 52, UINT32_MAX);
+	rill__put_u32(batch + 56, 2); /* records */
+	rill__put_u32(batch + 60, (uint32_t)n);
+	return size;
+}
+
+/*
+ * Records malformed in each way the fast path checks with one comparison
+ * (lengths zigzag-encoded, tested rotated), built by hand instead of
+ * found by random changes: the fast path must refuse each as the careful
+ * path does, and accept the valid ones alike.
+ */
+START_TEST(test_fast_path_malformed_records)
+{
+	/* body after the length: attributes, ts delta 0, offset delta 0 */
+	static const struct {
+		const char *what;
+		uint8_t bytes[24];
+		size_t len;
+		bool valid;
+	} cases[] = {
+		{"null key, null value", {0x0c, 0, 0, 0, 0x01, 0x01, 0}, 7, true},
+		{"empty key, 2-byte value", {0x10, 0, 0, 0, 0x00, 0x04, 'a', 'b', 0}, 9, true},
+		{"a byte more than the fields", {0x0e, 0, 0, 0, 0x00, 0x04, 'a', 'b', 0}, 9, false},
+		{"key and value of 1", {0x10, 0, 0, 0, 0x02, 'k', 0x02, 'v', 0}, 9, true},
+		{"length odd (negative)", {0x0d, 0, 0, 0, 0x01, 0x01, 0}, 7, false},
+		{"length 5, below the minimum", {0x0a, 0, 0, 0, 0x01, 0x01, 0}, 7, false},
+		{"length 0", {0x00, 0, 0, 0, 0x01, 0x01, 0}, 7, false},
+		{"length -1", {0x01, 0, 0, 0, 0x01, 0x01, 0}, 7, false},
+		/* negative lengths, with the bytes a size of -n / 2 rounded
+		 * toward zero would take (a check that shifted the zigzag
+		 * value instead of rotating it would accept them) */
+		{"key length -2", {0x0e, 0, 0, 0, 0x03, 'k', 0x01, 0}, 8, false},
+		{"key length -3", {0x10, 0, 0, 0, 0x05, 'k', 'k', 0x01, 0}, 9, false},
+		{"value length -2", {0x0e, 0, 0, 0, 0x01, 0x03, 'v', 0}, 8, false},
+		{"value length -3", {0x10, 0, 0, 0, 0x01, 0x05, 'v', 'v', 0}, 9, false},
+		{"key length -2, nothing after", {0x0c, 0, 0, 0, 0x03, 0x01, 0}, 7, false},
+		{"key one past the record", {0x0e, 0, 0, 0, 0x04, 'k', 0x01, 0}, 8, false},
+		{"value length -3, nothing after", {0x0c, 0, 0, 0, 0x01, 0x05, 0}, 7, false},
+		{"value one past the record", {0x0e, 0, 0, 0, 0x01, 0x04, 'v', 0}, 8, false},
+		{"value ends the record, no header count", {0x0e, 0, 0, 0, 0x01, 0x02, 'v'}, 7, false},
+		{"fields past a short record's end", {0x0c, 0, 0, 0, 0x80, 0x01, 0x01, 0}, 8, false},
+		{"key length overlong, 2 bytes", {0x0e, 0, 0, 0, 0x81, 0x00, 0x01, 0}, 8, false},
+		{"key length overlong, 3 bytes", {0x10, 0, 0, 0, 0x81, 0x80, 0x00, 0x01, 0}, 9, false},
+		{"key length 3 bytes, middle 0x80", {0x10, 0, 0, 0, 0x82, 0x80, 0x01, 0x01, 0}, 9, false},
+		{"2-byte record length", {0x80, 0x01, 0}, 3, false},
+	};
+	rill_batch_decoder *fast, *careful;
+	static decoded a, b;
+	static uint8_t batch[512];
+	ck_assert_int_eq(rill__batch_decoder_new(&fast), 0);
+	ck_assert_int_eq(rill__batch_decoder_new(&careful), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t size = hand_batch(batch, cases[i].bytes, cases[i].len);
+		decode_all(careful, batch, size, true, 1, &a);
+		decode_all(fast, batch, size, false, 64, &b);
+		ck_assert_msg(a.end_rc == (cases[i].valid ? RILL_EAGAIN : RILL_ECORRUPT) &&
+		              a.count == (cases[i].valid ? 2u : 0u),
+		              "%s: the careful path read %zu records then %d", cases[i].what,
+		              a.count, a.end_rc);
+		ck_assert_msg(b.end_rc == a.end_rc && b.count == a.count,
+		              "%s: careful %zu records then %d, fast %zu then %d", cases[i].what,
+		              a.count, a.end_rc, b.count, b.end_rc);
+		for (size_t j = 0; j < a.count; j++) {
+			const rill_record *x = &a.records[j], *y = &b.records[j];
+			ck_assert_msg(x->offset == y->offset && x->timestamp_ms == y->timestamp_ms &&
+			              x->key == y->key && x->key_len == y->key_len &&
+			              x->value == y->value && x->value_len == y->value_len,
+			              "%s: record %zu differs", cases[i].what, j);
+		}
+	}
+	rill__batch_decoder_free(careful);
+	rill__batch_decoder_free(fast);
+}
+END_TEST
+
+/*
  * The scan's fast record path must accept exactly the records the careful
  * path accepts and read them the same way: valid batches with field
  * lengths on every varint width, then the same batches with one byte of
@@ -1502,6 +1607,7 @@ Suite *batch_suite(void)
 	tcase_add_test(tc, test_decompression_bombs);
 	tcase_add_test(tc, test_records_size_mismatch);
 	tcase_add_test(tc, test_fast_path_matches_careful);
+	tcase_add_test(tc, test_fast_path_malformed_records);
 	/* The differential test decodes thousands of batches twice: under
 	 * ASan on a loaded machine it outlasts Check's default 4 s. */
 	tcase_set_timeout(tc, 120);
