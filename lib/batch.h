@@ -188,11 +188,11 @@ void rill__batch_decoder_set_careful(rill_batch_decoder *dec, bool careful_only)
  * While it decodes the started batch, the decoder prefetches the bytes
  * `distance` past each record into the CPU's caches: with the batch's own
  * size less its header, where the next batch of a scan lies in the mapped
- * log (from its header on), so that its
- * checksum reads from cache instead of waiting on memory after this
- * batch's decode (a scan of 100-byte records ran 15-30% faster). A
- * prefetch is a hint: it never faults, wherever that address lies. 0 (the
- * default for every batch started): the record itself, no look-ahead.
+ * log (from its header on), so that its checksum reads from cache instead
+ * of waiting on memory after this batch's decode (a scan of 100-byte
+ * records ran 15-30% faster). A prefetch is a hint: it never faults,
+ * wherever that address lies. 0 (the default for every batch started):
+ * the record itself, no look-ahead.
  */
 void rill__batch_decoder_set_prefetch(rill_batch_decoder *dec, size_t distance);
 
